@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` (chat page) and `make test` (the test suite).
+# Both create .venv if missing and install the project into it: torch first and explicitly
+# (the CPU build), then the project with its dev extras, with torch pinned by constraints.txt.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test lint format index eval bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) app.py
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+index: install
+	$(PY) -m assistant index
+
+eval: install
+	$(PY) -m assistant.eval --out eval-out
+
+bench: install
+	$(PY) benchmarks/bench.py
+
+clean:
+	rm -rf .cache eval-out

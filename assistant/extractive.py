@@ -1,0 +1,183 @@
+"""The offline answerer: picks the document's own sentences and frames them, no LLM needed.
+
+It decides in three steps: abstain when the question names something the document never
+mentions or when no passage covers the question well enough; otherwise quote the best
+passage plus any close runner-up that adds an asked-for term; frame each quote by where
+it stands (author, quoted speaker, reader comment, caption...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.audit import SentenceEvidence
+from assistant.retrieve import Retrieval, numbers_in
+from assistant.types import Draft, DraftClaim
+from index.document import Document, Passage
+from index.store import Hit
+
+#: Decision thresholds, tuned on tests/data/questions.jsonl and checked on the held-out set.
+MIN_COVERAGE = 0.2
+MIN_DENSE = 0.4
+DENSE_ALONE = 0.55
+MAX_UNMATCHED = 0.6
+MAX_QUOTES = 3
+RUNNER_UP = 0.8
+
+_ASKS_NUMBER = re.compile(
+    r"\b(how (?:many|much|long|big|large)|what (?:number|percentage|share|proportion|amount|sum|"
+    r"figure|year|date)|when|which (?:year|date|day))\b",
+    re.I,
+)
+_SECTION_HINTS = {
+    "comment": re.compile(r"\b(comment\w*|reader\w*|thoughts?|repl(?:y|ies)|respon\w+)\b", re.I),
+    "comments_heading": re.compile(
+        r"\b(comments?|thoughts|how many (?:comments|thoughts))\b", re.I
+    ),
+    "caption": re.compile(r"\b(caption|photo\w*|picture|image|pictured)\b", re.I),
+    "alt": re.compile(r"\b(alt(?:ernative)? text|photo|picture|image)\b", re.I),
+    "title": re.compile(r"\b(title|headline|called|named)\b", re.I),
+    "dateline": re.compile(
+        r"\b(dated?|dateline|published|written on|when was (?:it|the article))\b", re.I
+    ),
+    "heading": re.compile(r"\b(heading|section|subtitle|subheading)s?\b", re.I),
+}
+_PREFIX = {
+    "title": "The article's title reads",
+    "alt": "The photo's alt text reads",
+    "caption": "The photo caption says",
+    "dateline": "The article is dated",
+    "heading": "A section heading of the article reads",
+    "comments_heading": "The comment section's heading reads",
+    "comment": "A reader's comment (not the author's view) says",
+}
+
+
+@dataclass
+class Scored:
+    hit: Hit
+    coverage: float
+    score: float
+
+
+class ExtractiveAnswerer:
+    """Composes answers from verbatim sentences; deterministic and fast."""
+
+    name = "extractive"
+
+    def __init__(self, document: Document, evidence: dict[str, SentenceEvidence]) -> None:
+        self.document = document
+        self.evidence = evidence
+
+    def score(self, retrieval: Retrieval) -> list[Scored]:
+        question = retrieval.question
+        asks_number = bool(_ASKS_NUMBER.search(question))
+        hinted = {sec for sec, rx in _SECTION_HINTS.items() if rx.search(question)}
+        scored = []
+        for hit in retrieval.hits:
+            p = hit.passage
+            cov = retrieval.coverage[p.id]
+            s = 0.5 * hit.dense + 0.5 * cov
+            if asks_number and retrieval.numbers[p.id]:
+                s += 0.05
+            if p.section in hinted:
+                s += 0.15
+            elif p.section in {"title", "alt", "heading", "comments_heading"} and not hinted:
+                s -= 0.05  # labels rarely answer a question better than prose does
+            if retrieval.question_numbers and retrieval.question_numbers & retrieval.numbers[p.id]:
+                s += 0.05
+            scored.append(Scored(hit, cov, s))
+        scored.sort(key=lambda x: -x.score)
+        return scored
+
+    def answerable(self, retrieval: Retrieval, best: Scored) -> tuple[bool, str]:
+        """Abstain on a name the document lacks, on a question whose words the document
+        mostly lacks, or when no passage is close in either wording or meaning."""
+        if retrieval.missing_entities:
+            names = ", ".join(t.word for t in retrieval.missing_entities)
+            return False, f"The document never mentions {names}."
+        if not retrieval.terms:
+            return best.hit.dense >= DENSE_ALONE, "The question has no content the document covers."
+        if retrieval.unmatched_share >= MAX_UNMATCHED and best.hit.dense < DENSE_ALONE:
+            missing = [t.word for t in retrieval.terms if t.best_match < 0.5]
+            return False, "The document has nothing on " + ", ".join(
+                f"“{w}”" for w in missing
+            ) + "."
+        if best.coverage < MIN_COVERAGE and best.hit.dense < MIN_DENSE:
+            return False, "No passage of the document answers this."
+        return True, ""
+
+    def draft(self, retrieval: Retrieval) -> Draft:
+        scored = self.score(retrieval)
+        if not scored:
+            return Draft("not_in_document", [], self.name, lead="The document is empty.")
+        best = scored[0]
+        ok, why = self.answerable(retrieval, best)
+        if not ok:
+            return Draft("not_in_document", [], self.name, lead=why)
+        chosen = self._select(retrieval, scored)
+        chosen = self._with_speaker(chosen)
+        claims = [DraftClaim(self._frame(p), [p.text]) for p in chosen]
+        return Draft("answered", claims, self.name, lead=self._premise_note(retrieval, chosen))
+
+    def _select(self, retrieval: Retrieval, scored: list[Scored]) -> list[Passage]:
+        best = scored[0]
+        chosen = [best.hit.passage]
+        covered = self._covered(retrieval, best.hit.passage)
+        for cand in scored[1:]:
+            if len(chosen) >= MAX_QUOTES or cand.score < RUNNER_UP * best.score:
+                break
+            new = self._covered(retrieval, cand.hit.passage) - covered
+            if new and cand.coverage >= 0.25:
+                chosen.append(cand.hit.passage)
+                covered |= new
+        return sorted(chosen, key=lambda p: p.start)
+
+    @staticmethod
+    def _covered(retrieval: Retrieval, passage: Passage) -> set[str]:
+        return {t.stem for t in retrieval.terms if retrieval.covers(t, passage)}
+
+    def _with_speaker(self, chosen: list[Passage]) -> list[Passage]:
+        """A quoted sentence needs its attribution: add the sentence that introduces it."""
+        out: list[Passage] = []
+        for p in chosen:
+            ev = self.evidence.get(p.id)
+            if ev and ev.status == "quoted" and p.index > 0:
+                prev = self.document.sentences[p.index - 1]
+                if prev.block_index == p.block_index and prev not in out and prev not in chosen:
+                    out.append(prev)
+            out.append(p)
+        return sorted(dict.fromkeys(out), key=lambda p: p.start)
+
+    def _frame(self, p: Passage) -> str:
+        ev = self.evidence.get(p.id)
+        if p.section in _PREFIX:
+            prefix = _PREFIX[p.section]
+        elif ev and ev.status == "quoted":
+            prefix = "The article quotes"
+        else:
+            prefix = "The author writes"
+        return f"{prefix}: “{p.text}”"
+
+    def _premise_note(self, retrieval: Retrieval, chosen: list[Passage]) -> str:
+        """Name asked-for numbers and names the quoted passages do not contain."""
+        text = " ".join(p.text for p in chosen)
+        nums = numbers_in(text)
+        lacking = [t.word for t in retrieval.terms if t.kind == "number" and t.stem not in nums]
+        low = text.lower()
+        lacking += [
+            t.word
+            for t in retrieval.terms
+            if t.kind == "entity"
+            and t.in_document
+            and t.word.lower() not in low
+            and re.sub(r"[^a-z]", "", t.word.lower()) not in re.sub(r"[^a-z]", "", low)
+        ]
+        if not lacking:
+            return ""
+        return (
+            "Note: the passages that best match your question do not say "
+            + ", ".join(f"“{w}”" for w in lacking)
+            + "; here is what the document does say."
+        )

@@ -1,0 +1,521 @@
+"""Draft answers with an OpenAI-compatible chat model, returning unverified ``Draft`` objects.
+
+Why the ``openai`` client directly and not LangChain: we need exact control of structured
+outputs with a strict JSON schema, streaming deltas, refusals (``message.refusal``), token
+usage (including the final usage chunk of a stream), and telling 429s, 5xx errors and
+timeouts apart.  LangChain's wrappers hide or reshape all of those.
+
+Every failure becomes a ``BackendError`` with a short human-readable reason; the caller
+shows it as a notice and falls back to the offline answerer.  No ``openai`` exception
+escapes, and the API key never enters a prompt, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+import openai
+
+from assistant.errors import BackendError, PromptError
+from assistant.types import Draft, DraftClaim, Usage
+from index.document import Passage
+from prompts import render
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gpt-4o-mini"
+MODEL_ENV = "ASSISTANT_OPENAI_MODEL"
+STATUSES = ("answered", "not_in_document")
+
+#: The only shape the model may answer in (OpenAI structured outputs, strict mode).
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "claims": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "quotes": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["text", "quotes"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["status", "claims"],
+    "additionalProperties": False,
+}
+
+RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "grounded_answer", "strict": True, "schema": SCHEMA},
+}
+
+#: List prices in USD per 1M (input, output) tokens.  Approximate and dated; override or
+#: extend them with ``OpenAIBackend(prices=...)``.  Unknown models get ``cost_usd=None``.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+#: How much earlier conversation goes into a prompt: it only resolves references.
+HISTORY_TURNS = 6
+HISTORY_CHARS = 600
+
+# Our prompt delimiters; data that contains them is defanged so it cannot close a block.
+_DELIMITER = re.compile(
+    r"<(/?)(passages|passage|question|conversation|latest_message)\b", re.IGNORECASE
+)
+_SNAPSHOT = re.compile(r"\d{4}(?:-\d{2}-\d{2})?")
+_REWRITE_PREFIX = re.compile(r"^\s*(?:standalone question|question)\s*:\s*", re.IGNORECASE)
+_QUOTE_PAIRS = ('""', "''", "“”", "‘’", "«»")
+
+
+def price_for(model: str, table: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """USD per 1M (input, output) tokens for ``model``; dated snapshots use their base price.
+
+    ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``; ``gpt-4o-audio-preview`` is not
+    priced as ``gpt-4o``, because only a date suffix is recognised.
+    """
+    if model in table:
+        return table[model]
+    best: str | None = None
+    for name in table:
+        rest = model[len(name) + 1 :] if model.startswith(name + "-") else ""
+        if rest and _SNAPSHOT.fullmatch(rest) and (best is None or len(name) > len(best)):
+            best = name
+    return table[best] if best else None
+
+
+def _defang(text: str) -> str:
+    """Neutralise our delimiter tags inside data, so data cannot end its block early."""
+    return _DELIMITER.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
+
+
+def _turns(history: Sequence[dict] | None, limit: int = HISTORY_CHARS) -> list[dict[str, str]]:
+    """The last few user/assistant turns, shortened: context for references, not a source."""
+    turns: list[dict[str, str]] = []
+    for turn in list(history or [])[-HISTORY_TURNS:]:
+        if not isinstance(turn, dict):
+            continue
+        role, content = turn.get("role"), turn.get("content")
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            continue
+        content = " ".join(content.split())
+        if len(content) > limit:
+            content = content[: limit - 1].rstrip() + "…"
+        turns.append({"role": role, "content": _defang(content)})
+    return turns
+
+
+def _passage_vars(passages: Sequence[Passage]) -> list[dict[str, object]]:
+    return [
+        {
+            "id": p.id,
+            "section": p.section,
+            "footnotes": ", ".join(str(n) for n in p.footnotes),
+            "reader": p.section == "comment",
+            "text": _defang(p.text),
+        }
+        for p in passages
+    ]
+
+
+def parse_draft(content: str, usage: Usage | None = None) -> Draft:
+    """Validate the model's JSON into a ``Draft``; malformed claims are dropped, not guessed."""
+    try:
+        data = json.loads(content, strict=False)  # tolerate raw newlines inside strings
+    except (json.JSONDecodeError, TypeError):
+        raise BackendError("OpenAI backend: the model's answer was not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BackendError("OpenAI backend: the model's answer was not a JSON object")
+    status = data.get("status")
+    if status not in STATUSES:
+        raise BackendError(f"OpenAI backend: unexpected answer status {str(status)[:40]!r}")
+    raw_claims = data.get("claims", [])
+    if not isinstance(raw_claims, list):
+        raise BackendError("OpenAI backend: 'claims' in the model's answer is not a list")
+    claims: list[DraftClaim] = []
+    for item in raw_claims:
+        if not isinstance(item, dict):
+            continue
+        text, quotes = item.get("text"), item.get("quotes")
+        if not isinstance(text, str) or not text.strip() or not isinstance(quotes, list):
+            continue
+        claims.append(DraftClaim(text.strip(), [q for q in quotes if isinstance(q, str) and q]))
+    notices: list[str] = []
+    if len(claims) < len(raw_claims):
+        notices.append(f"dropped {len(raw_claims) - len(claims)} malformed claim(s) from the model")
+    if status == "not_in_document" and claims:
+        notices.append("the model said 'not in the document' but offered claims; ignored them")
+        claims = []
+    return Draft(status=status, claims=claims, backend="openai", notices=notices, usage=usage)
+
+
+class ClaimTextStream:
+    """Incrementally pull the ``"text"`` string values out of JSON as it arrives.
+
+    Streaming shows the user readable prose (the claim texts as they grow), not raw JSON.
+    Tolerates any chunking, including chunks that split escapes such as ``\\u00e9``.
+    Successive claim texts are separated by a single space.
+    """
+
+    def __init__(self, key: str = "text") -> None:
+        self.key = key
+        self._stack: list[str] = []  # "{" or "[" per open container
+        self._keys: list[str | None] = []  # last key seen in each open object
+        self._expect_key = False
+        self._in_string = False
+        self._is_key = False
+        self._emitting = False
+        self._escape = False
+        self._raw: list[str] = []  # raw characters of the current string, quotes excluded
+        self._sent = 0  # decoded characters of the current value already emitted
+        self._values = 0  # how many text values have started
+
+    def feed(self, chunk: str) -> str:
+        """Consume a chunk of JSON; return the newly available text (possibly empty)."""
+        out: list[str] = []
+        for ch in chunk:
+            if self._in_string:
+                self._string_char(ch, out)
+            else:
+                self._structural_char(ch, out)
+        if self._emitting:
+            out.append(self._pending())
+        return "".join(out)
+
+    def _structural_char(self, ch: str, out: list[str]) -> None:
+        if ch == "{":
+            self._stack.append("{")
+            self._keys.append(None)
+            self._expect_key = True
+        elif ch == "[":
+            self._stack.append("[")
+        elif ch in "}]":
+            if self._stack and self._stack.pop() == "{":
+                self._keys.pop()
+            self._expect_key = False
+        elif ch == ":":
+            self._expect_key = False
+        elif ch == ",":
+            self._expect_key = bool(self._stack) and self._stack[-1] == "{"
+        elif ch == '"':
+            in_object = bool(self._stack) and self._stack[-1] == "{"
+            self._in_string, self._raw, self._sent, self._escape = True, [], 0, False
+            self._is_key = in_object and self._expect_key
+            self._emitting = in_object and not self._is_key and self._keys[-1] == self.key
+            if self._emitting:
+                if self._values:
+                    out.append(" ")
+                self._values += 1
+
+    def _string_char(self, ch: str, out: list[str]) -> None:
+        if self._escape:
+            self._escape = False
+        elif ch == "\\":
+            self._escape = True
+        elif ch == '"':
+            if self._emitting:
+                out.append(self._pending(final=True))
+            elif self._is_key and self._keys:
+                self._keys[-1] = _decode("".join(self._raw))
+            self._in_string = self._emitting = False
+            return
+        self._raw.append(ch)
+
+    def _pending(self, final: bool = False) -> str:
+        """Decoded text of the current value not yet emitted, holding back partial escapes."""
+        raw = "".join(self._raw)
+        if not final:
+            cut = raw.rfind("\\")
+            if cut != -1 and (len(raw) - cut <= 1 or (raw[cut + 1] == "u" and len(raw) - cut < 6)):
+                # Count the backslashes: an even run is an escaped backslash, not an escape.
+                run = len(raw[:cut]) - len(raw[:cut].rstrip("\\"))
+                if run % 2 == 0:
+                    raw = raw[:cut]
+        text = _decode(raw)
+        if not final and text and "\ud800" <= text[-1] <= "\udbff":
+            text = text[:-1]  # a high surrogate waits for its pair
+        new, self._sent = text[self._sent :], max(self._sent, len(text))
+        return new
+
+
+def _decode(raw: str) -> str:
+    try:
+        return json.loads('"' + raw + '"', strict=False)
+    except json.JSONDecodeError:
+        return raw
+
+
+class OpenAIBackend:
+    """Drafts grounded answers with a chat model constrained to ``SCHEMA``.
+
+    Retries (429, 5xx, timeouts) use the client's own exponential backoff, bounded by
+    ``max_retries``; ``timeout`` bounds each attempt.  Both are small by default so a dead
+    endpoint turns into a visible notice quickly instead of a hung chat.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        prices: dict[str, tuple[float, float]] | None = None,
+    ) -> None:
+        self.model = model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.prices = {**PRICES, **(prices or {})}
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise BackendError(
+                "OpenAI backend: no API key; set OPENAI_API_KEY or pass api_key "
+                "(or use the offline answerer)"
+            )
+        self._secret = key
+        try:
+            self._client = openai.OpenAI(
+                api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            )
+        except (openai.OpenAIError, ValueError, TypeError) as exc:
+            raise BackendError(
+                f"OpenAI backend: cannot create the client: {self._redact(str(exc))[:200]}"
+            ) from None
+        self.base_url = str(self._client.base_url)
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._client.close()
+
+    # -- public API ----------------------------------------------------------------------
+
+    def draft(
+        self, question: str, passages: list[Passage], history: list[dict] | None = None
+    ) -> Draft:
+        """One request; the model's JSON parsed into a ``Draft`` with usage and cost."""
+        messages = self._answer_messages(question, passages, history)
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=0,
+                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
+            )
+        except openai.OpenAIError as exc:
+            self._raise_api_error(exc)
+        usage = self._usage(getattr(response, "usage", None), getattr(response, "model", None))
+        content = self._message_content(response)
+        draft = parse_draft(content, usage)
+        log.info(
+            "openai draft: model=%s status=%s claims=%d tokens=%d+%d",
+            usage.model,
+            draft.status,
+            len(draft.claims),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        return draft
+
+    def stream_draft(
+        self, question: str, passages: list[Passage], history: list[dict] | None = None
+    ) -> Iterator[str | Draft]:
+        """Yield readable text deltas (the claim texts as they grow), then the parsed Draft.
+
+        The final ``Draft`` equals what ``draft`` would return for the same response.
+        Errors surface as ``BackendError`` while iterating.
+        """
+        messages = self._answer_messages(question, passages, history)
+        try:
+            stream = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=0,
+                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.OpenAIError as exc:
+            self._raise_api_error(exc)
+        parts: list[str] = []
+        refusal: list[str] = []
+        finish: str | None = None
+        raw_usage: Any = None
+        model: str | None = None
+        extractor = ClaimTextStream()
+        try:
+            with stream:
+                for chunk in stream:
+                    model = getattr(chunk, "model", None) or model
+                    raw_usage = getattr(chunk, "usage", None) or raw_usage
+                    for choice in getattr(chunk, "choices", None) or []:
+                        if getattr(choice, "index", 0) != 0:
+                            continue
+                        delta = choice.delta
+                        if getattr(delta, "refusal", None):
+                            refusal.append(delta.refusal)
+                        if getattr(delta, "content", None):
+                            parts.append(delta.content)
+                            text = extractor.feed(delta.content)
+                            if text:
+                                yield text
+                        finish = choice.finish_reason or finish
+        except openai.OpenAIError as exc:
+            self._raise_api_error(exc)
+        except (AttributeError, TypeError, ValueError):
+            raise BackendError("OpenAI backend: unexpected streaming response shape") from None
+        usage = self._usage(raw_usage, model)
+        if refusal:
+            self._raise_refusal("".join(refusal))
+        self._check_finish(finish)
+        if not parts:
+            raise BackendError("OpenAI backend: the model streamed no answer")
+        yield parse_draft("".join(parts), usage)
+
+    def rewrite(self, question: str, history: list[dict]) -> tuple[str, Usage]:
+        """A follow-up plus earlier turns -> a standalone question (no request without history).
+
+        Retrieval needs a question that makes sense alone ("and what about Belarus?" does
+        not), so the model resolves references; it must not answer or add facts.
+        """
+        turns = _turns(history, limit=2 * HISTORY_CHARS)
+        if not turns:
+            return question, Usage(model=self.model)
+        try:
+            prompt = render("rewrite", question=_defang(question), history=turns)
+        except PromptError as exc:
+            raise BackendError(f"OpenAI backend: {exc}") from None
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=0,
+            )
+        except openai.OpenAIError as exc:
+            self._raise_api_error(exc)
+        usage = self._usage(getattr(response, "usage", None), getattr(response, "model", None))
+        text = self._message_content(response).strip()
+        text = _REWRITE_PREFIX.sub("", text.splitlines()[0] if text else "").strip()
+        if len(text) >= 2 and text[0] + text[-1] in _QUOTE_PAIRS:
+            text = text[1:-1].strip()
+        if not text:
+            raise BackendError("OpenAI backend: the model returned an empty rewritten question")
+        log.info("openai rewrite: %d turn(s) of history -> standalone question", len(turns))
+        return text, usage
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _answer_messages(
+        self, question: str, passages: Sequence[Passage], history: Sequence[dict] | None
+    ) -> list[dict[str, str]]:
+        """System rules (fixed) + one user message holding the delimited data blocks."""
+        try:
+            system = render("answer_system")
+            user = render(
+                "answer_user",
+                question=_defang(question),
+                passages=_passage_vars(passages),
+                history=_turns(history),
+            )
+        except PromptError as exc:
+            raise BackendError(f"OpenAI backend: {exc}") from None
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def _usage(self, raw: Any, model: str | None) -> Usage:
+        """Token counts and cost; cost stays None when the price or the counts are unknown."""
+        name = model or self.model
+        prompt = getattr(raw, "prompt_tokens", None)
+        completion = getattr(raw, "completion_tokens", None)
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            return Usage(model=name)
+        price = price_for(self.model, self.prices) or price_for(name, self.prices)
+        cost = None
+        if price is not None:
+            cost = (prompt * price[0] + completion * price[1]) / 1_000_000
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, model=name)
+
+    def _message_content(self, response: Any) -> str:
+        """The first choice's text, or a BackendError for refusals, truncation and emptiness."""
+        try:
+            choices = response.choices
+            if not choices:
+                raise BackendError("OpenAI backend: the response had no choices")
+            choice = choices[0]
+            message = choice.message
+            refusal, content, finish = message.refusal, message.content, choice.finish_reason
+        except (AttributeError, TypeError, IndexError):
+            raise BackendError("OpenAI backend: unexpected response shape") from None
+        if refusal:
+            self._raise_refusal(refusal)
+        self._check_finish(finish)
+        if not isinstance(content, str) or not content.strip():
+            raise BackendError("OpenAI backend: the model returned an empty answer")
+        return content
+
+    @staticmethod
+    def _check_finish(finish: str | None) -> None:
+        if finish == "length":
+            raise BackendError(
+                "OpenAI backend: the answer was cut off (finish_reason=length); "
+                "its JSON is truncated"
+            )
+        if finish == "content_filter":
+            raise BackendError("OpenAI backend: the answer was withheld by the content filter")
+
+    def _raise_refusal(self, refusal: str) -> NoReturn:
+        short = " ".join(self._redact(refusal).split())[:160]
+        raise BackendError(f"OpenAI backend: the model refused to answer: {short}")
+
+    def _raise_api_error(self, exc: openai.OpenAIError) -> NoReturn:
+        """Map an ``openai`` exception to a short, key-free BackendError (never re-raise it)."""
+        retries = f" after {self.max_retries} retries" if self.max_retries else ""
+        if isinstance(exc, openai.APITimeoutError):
+            reason = f"the model did not answer within {self.timeout:g} s (timeout){retries}"
+        elif isinstance(exc, openai.APIConnectionError):
+            reason = f"cannot reach the model API at {self.base_url}{retries}"
+        elif isinstance(exc, openai.AuthenticationError):
+            reason = "authentication failed (HTTP 401); check OPENAI_API_KEY"
+        elif isinstance(exc, openai.PermissionDeniedError):
+            reason = "permission denied by the model API (HTTP 403)"
+        elif isinstance(exc, openai.RateLimitError):
+            reason = f"rate limit reached (HTTP 429){retries}"
+        elif isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+            reason = f"model API server error (HTTP {exc.status_code}){retries}"
+            reason += self._detail(exc)
+        elif isinstance(exc, openai.APIStatusError):
+            reason = f"the model API rejected the request (HTTP {exc.status_code})"
+            reason += self._detail(exc)
+        else:
+            reason = f"model API error ({type(exc).__name__})"
+        log.warning("openai backend failed: %s", reason)
+        raise BackendError(f"OpenAI backend: {reason}") from None
+
+    def _detail(self, exc: openai.APIStatusError) -> str:
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, str) or not message.strip():
+            return ""
+        return ": " + " ".join(self._redact(message).split())[:200]
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text

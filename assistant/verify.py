@@ -1,0 +1,465 @@
+"""Verify: the one step between any answerer and the user.  It trusts nothing it is given.
+
+Every offered quote is located in the document (exact, then normalised, then fuzzy) and
+replaced by the document's own span, or removed.  Every statement is then checked against
+its located quotes: numbers, names, polarity, quantifiers and content words must all be
+backed, or the statement is kept but labelled unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from assistant.retrieve import FRAMING, numbers_in
+from assistant.types import Answer, Claim, Draft, Quote
+from index.document import Document
+from index.sentences import FOOTNOTE_MARKER
+from index.text import STOPWORDS, fold, stem, words
+
+# -- locating quotes ---------------------------------------------------------------------------
+
+FUZZY_MIN = 90.0
+_EDGE = "\"'“”‘’«» \t\n"
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    method: str  # exact | normalised | fuzzy
+
+
+def _normalise_with_map(text: str, drop_markers: bool) -> tuple[str, list[int]]:
+    """Folded, lowercased, whitespace-collapsed text plus each char's original offset."""
+    skip: set[int] = set()
+    if drop_markers:
+        for m in FOOTNOTE_MARKER.finditer(text):
+            skip.update(range(m.start(), m.end()))
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        if i in skip:
+            continue
+        for c in fold(ch).lower():
+            if c.isspace():
+                if not out or out[-1] == " ":
+                    continue
+                c = " "
+            out.append(c)
+            where.append(i)
+    return "".join(out), where
+
+
+def _norm(text: str, drop_markers: bool) -> str:
+    if drop_markers:
+        text = FOOTNOTE_MARKER.sub("", text)
+    return " ".join(fold(text).lower().split())
+
+
+class QuoteLocator:
+    """Maps a possibly imperfect quote onto the document's exact span."""
+
+    def __init__(self, document: Document) -> None:
+        self.text = document.text
+        self._views = [_normalise_with_map(self.text, drop) for drop in (False, True)]
+
+    def locate(self, quote: str) -> list[Span]:
+        """The document spans this quote stands for; empty when it cannot be found."""
+        q = quote.strip(_EDGE)
+        q = re.sub(r"^(?:\.\.\.|…)\s*|\s*(?:\.\.\.|…)$", "", q).strip(_EDGE)
+        if len(q) < 3:
+            return []
+        pos = self.text.find(q)
+        if pos >= 0:
+            return [Span(pos, pos + len(q), "exact")]
+        span = self._normalised(q)
+        if span:
+            return [span]
+        # A quote elided with "..." is located piece by piece.
+        parts = [p for p in re.split(r"\s*(?:\.\.\.|…)\s*", q) if len(p.strip(_EDGE)) >= 12]
+        if len(parts) > 1:
+            spans = [self._normalised(p) or self._fuzzy(p) for p in parts]
+            return [s for s in spans if s]
+        span = self._fuzzy(q)
+        return [span] if span else []
+
+    def _normalised(self, q: str) -> Span | None:
+        for drop, (norm, where) in zip((False, True), self._views, strict=True):
+            nq = _norm(q, drop)
+            if not nq:
+                continue
+            pos = norm.find(nq)
+            if pos >= 0:
+                return self._span(where, pos, pos + len(nq), "normalised")
+        return None
+
+    def _fuzzy(self, q: str) -> Span | None:
+        norm, where = self._views[1]
+        nq = _norm(q, True)
+        if len(nq) < 12:
+            return None
+        best = fuzz.partial_ratio_alignment(nq, norm, score_cutoff=FUZZY_MIN)
+        if best is None:
+            return None
+        length = best.dest_end - best.dest_start
+        if not 0.8 * len(nq) <= length <= 1.25 * len(nq):
+            return None
+        return self._span(where, best.dest_start, best.dest_end, "fuzzy", snap=True)
+
+    def _span(self, where: list[int], a: int, b: int, method: str, snap: bool = False) -> Span:
+        start, end = where[a], where[b - 1] + 1
+        if snap:  # widen to whole words so a quote never starts or ends mid-word
+            while start > 0 and self.text[start - 1].isalnum():
+                start -= 1
+            while end < len(self.text) and self.text[end].isalnum():
+                end += 1
+        # Keep a footnote marker that directly ends the quoted text.
+        m = FOOTNOTE_MARKER.match(self.text, end)
+        if m and method != "exact":
+            end = m.end()
+        while end > start and self.text[end - 1].isspace():
+            end -= 1
+        return Span(start, end, method)
+
+
+# -- checking claims ---------------------------------------------------------------------------
+
+_NUMBER_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
+    "thirty": "30", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
+    "dozen": "12", "single": "1", "once": "1", "twice": "2", "hundreds": "100s",
+    "thousands": "1000s", "millions": "1000000s", "dozens": "12s",
+}  # fmt: skip
+#: Units that change a number's meaning: "two-week" is not "two-month".
+_UNITS = frozenset(
+    "second seconds minute minutes hour hours day days week weeks month months year years "
+    "decade decades century centuries percent per cent".split()
+)
+_NEGATIONS = frozenset("not no never none zero without nor neither nobody nothing cannot".split())
+#: Quantifiers the evidence may word differently.
+_QUANTIFIER_EQUIVALENTS = {
+    "always": {"invariably", "constantly", "always"},
+    "all": {"all", "every", "each", "any"},
+    "every": {"all", "every", "each", "any"},
+    "each": {"all", "every", "each"},
+    "only": {"only", "solely", "sole", "exclusively"},
+}
+_QUANTIFIERS = frozenset(
+    "all every always entire entirely only none everyone everything whole completely each "
+    "exclusively solely sole most majority totally fully certainly definitely proven proves "
+    "proved confirmed exactly precisely undeniably indisputably sure".split()
+)
+_CLAIM_STOP = STOPWORDS | FRAMING | {
+    "also", "therefore", "thus", "however", "instead", "rather", "fact", "well", "even",
+    "readers", "reader", "comment", "comments", "commenter", "commenters", "one", "ones", "way",
+    "part", "whether", "among", "piece", "described", "suggestion", "notes", "note",
+}  # fmt: skip
+
+
+def _numbers(text: str) -> set[str]:
+    found = numbers_in(text)
+    for w in words(text):
+        if w in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[w])
+    return found
+
+
+def _negation_tokens(text: str) -> list[str]:
+    return words(re.sub(r"n[’']t\b", " not", fold(text)))
+
+
+def _negated_stems(tokens: list[str]) -> set[str]:
+    """The first content word after each negation cue: what the sentence denies."""
+    out: set[str] = set()
+    for i, tok in enumerate(tokens):
+        if tok in _NEGATIONS:
+            if i + 1 < len(tokens) and tokens[i + 1] in {"only", "just", "merely", "least"}:
+                continue  # "not only X" asserts X
+            for nxt in tokens[i + 1 : i + 6]:
+                if nxt in STOPWORDS or nxt in _NEGATIONS:
+                    continue
+                out.add(stem(nxt))
+                break
+    return out
+
+
+def _same_stem(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
+
+
+def _occurs(st: str, tokens: list[str]) -> list[int]:
+    return [i for i, t in enumerate(tokens) if _same_stem(stem(t), st)]
+
+
+def _negated_somewhere(st: str, tokens: list[str]) -> bool:
+    """Is any occurrence of this stem within four words after a negation cue?"""
+    return any(any(t in _NEGATIONS for t in tokens[max(0, i - 4) : i]) for i in _occurs(st, tokens))
+
+
+def _polarity_flips(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
+    flips = set()
+    for st in _negated_stems(claim_tokens):
+        if _occurs(st, ev_tokens) and not _negated_somewhere(st, ev_tokens):
+            flips.add(st)
+    for st in _negated_stems(ev_tokens):
+        if _occurs(st, claim_tokens) and not _negated_somewhere(st, claim_tokens):
+            flips.add(st)
+    return flips
+
+
+def _entities(text: str) -> list[str]:
+    """Capitalised words past the first, plus acronyms: names that must match by spelling."""
+    folded = fold(text)
+    found = []
+    for m in re.finditer(r"\b[A-Z][A-Za-z'-]+|\b[A-Z]{2,}\b", folded):
+        if m.start() == 0 or re.match(r"[.!?:]\s*$", folded[max(0, m.start() - 3) : m.start()]):
+            continue
+        w = m.group(0).rstrip("'s").rstrip("'")
+        if w.lower() in _CLAIM_STOP or w.lower() in {"the", "a", "an", "i"}:
+            continue
+        found.append(w)
+    return found
+
+
+def _acronyms(text: str) -> set[str]:
+    out = set()
+    for m in re.finditer(r"(?:[A-Z][a-z]+\s+(?:of\s+|for\s+|the\s+)*){1,5}[A-Z][a-z]+", fold(text)):
+        out.add("".join(w[0] for w in m.group(0).split() if w[0].isupper()).lower())
+    return out
+
+
+Similarity = Callable[[list[str], list[str]], np.ndarray]
+
+
+class WordSimilarity:
+    """Cosine between single words via the sentence model; cached, since words repeat."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray]) -> None:
+        self._encode = encode
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, a: list[str], b: list[str]) -> np.ndarray:
+        todo = [w for w in dict.fromkeys(a + b) if w not in self._cache]
+        if todo:
+            for w, v in zip(todo, self._encode(todo), strict=True):
+                self._cache[w] = v
+        ma = np.stack([self._cache[w] for w in a])
+        mb = np.stack([self._cache[w] for w in b])
+        return ma @ mb.T
+
+
+@dataclass(frozen=True)
+class Verdict:
+    supported: bool
+    reason: str
+
+
+class ClaimChecker:
+    """Is a statement backed by its evidence?  Deliberately strict on facts."""
+
+    synonym_min = 0.6
+
+    def __init__(self, similarity: Similarity | None = None, tolerance: float = 0.0) -> None:
+        self.similarity = similarity
+        #: share of plain content words that may go unmatched (paraphrase slack)
+        self.tolerance = tolerance
+
+    def check(self, claim: str, evidence: list[str], context: str = "", names: str = "") -> Verdict:
+        """``context``: the full sentences the quotes come from, which may back content words;
+        ``names``: their paragraphs, which may back a name the quoted clause leaves implicit
+        ("in his country" -> Kazakhstan).  Numbers, polarity and quantifiers are judged on the
+        quotes and their sentences only."""
+        if not evidence:
+            return Verdict(False, "no quote from the document backs it")
+        ev = " ".join([*evidence, context])
+        claim_body = FOOTNOTE_MARKER.sub("", claim)
+        ev_body = FOOTNOTE_MARKER.sub("", ev)
+
+        missing_numbers = _numbers(claim_body) - _numbers(ev_body)
+        if missing_numbers:
+            return Verdict(
+                False, f"number not in the evidence: {', '.join(sorted(missing_numbers))}"
+            )
+
+        name_text = FOOTNOTE_MARKER.sub("", f"{ev_body} {names}")
+        ev_squashed = re.sub(r"[^a-z0-9]", "", fold(name_text).lower())
+        ev_acronyms = _acronyms(name_text)
+        ev_words = set(words(name_text))
+        claim_acronyms = _acronyms(claim_body)
+        unmatched_names = []
+        for name in _entities(claim_body):
+            key = re.sub(r"[^a-z0-9]", "", name.lower())
+            if not key or key in ev_squashed or key in ev_acronyms:
+                continue
+            if stem(name.lower()) in {stem(w) for w in ev_words}:
+                continue
+            if any(a in ev_words or f"{a}a" in ev_words for a in claim_acronyms if key[0] == a[0]):
+                continue  # "United States" ~ "US" / "USA"
+            unmatched_names.append(name)
+        if unmatched_names and self.similarity is not None:
+            caps = list(
+                dict.fromkeys(
+                    m.group(0).lower() for m in re.finditer(r"\b[A-Z][A-Za-z]+", fold(name_text))
+                )
+            )
+            if caps:
+                sims = self.similarity([n.lower() for n in unmatched_names], caps)
+                unmatched_names = [
+                    n for n, row in zip(unmatched_names, sims, strict=True) if row.max() < 0.8
+                ]  # "Poland" ~ "Polish"; names need a far closer match than common words
+        if unmatched_names:
+            return Verdict(False, f"name not in the evidence: {', '.join(unmatched_names)}")
+
+        c_tokens, e_tokens = _negation_tokens(claim_body), _negation_tokens(ev_body)
+        e_stems = {stem(w) for w in e_tokens}
+        flipped = _polarity_flips(c_tokens, e_tokens)
+        if any(t in _NEGATIONS for t in c_tokens) and not any(t in _NEGATIONS for t in e_tokens):
+            flipped |= _negated_stems(c_tokens) or {"negation"}
+        if flipped:
+            return Verdict(
+                False, f"polarity differs from the evidence ({', '.join(sorted(flipped))})"
+            )
+
+        e_words = set(e_tokens)
+        overreach = [
+            w
+            for w in c_tokens
+            if w in _QUANTIFIERS and not (_QUANTIFIER_EQUIVALENTS.get(w, {w}) & e_words)
+        ]
+        if overreach:
+            return Verdict(
+                False, f"goes beyond the evidence: {', '.join(dict.fromkeys(overreach))}"
+            )
+
+        content = [
+            w
+            for w in dict.fromkeys(c_tokens)
+            if w not in _CLAIM_STOP and not w[0].isdigit() and w not in _NUMBER_WORDS and len(w) > 1
+        ]
+        uncovered = [w for w in content if stem(w) not in e_stems]
+        strict = [w for w in uncovered if w in _UNITS]
+        if uncovered and self.similarity is not None:
+            pool = [w for w in dict.fromkeys(e_tokens) if w not in STOPWORDS and w.isalpha()]
+            if pool:
+                sims = self.similarity(uncovered, pool)
+                uncovered = [
+                    w
+                    for w, row in zip(uncovered, sims, strict=True)
+                    if row.max() < self.synonym_min
+                ]
+        if strict or len(uncovered) > int(self.tolerance * len(content)):
+            return Verdict(False, f"not in the evidence: {', '.join(uncovered)}")
+        return Verdict(True, "")
+
+
+# -- the verification step ---------------------------------------------------------------------
+
+
+class Verifier:
+    """Draft in, Answer out: quotes located or removed, claims labelled, text composed."""
+
+    def __init__(
+        self,
+        document: Document,
+        evidence: dict,
+        similarity: Similarity | None = None,
+        tolerance: float = 0.25,
+    ) -> None:
+        self.document = document
+        self.evidence = evidence
+        self.locator = QuoteLocator(document)
+        self.checker = ClaimChecker(similarity, tolerance=tolerance)
+
+    def quote(self, span: Span) -> Quote:
+        sentences = self.document.sentence_at(span.start, span.end)
+        first = sentences[0] if sentences else None
+        footnotes = tuple(dict.fromkeys(n for s in sentences for n in s.footnotes))
+        status = (
+            self.evidence[first.id].status if first and first.id in self.evidence else "uncited"
+        )
+        return Quote(
+            text=self.document.text[span.start : span.end],
+            start=span.start,
+            end=span.end,
+            section=first.section if first else "body",
+            footnotes=footnotes,
+            evidence=status,
+        )
+
+    def context(self, quotes: list[Quote]) -> tuple[str, str]:
+        sentences: list = []
+        for q in quotes:
+            sentences.extend(self.document.sentence_at(q.start, q.end))
+        sentences = list(dict.fromkeys(sentences))
+        blocks = dict.fromkeys(s.block_index for s in sentences)
+        return (
+            " ".join(s.text for s in sentences),
+            " ".join(self.document.blocks[b].text for b in blocks),
+        )
+
+    def verify(self, draft: Draft, question: str, closest: list | None = None) -> Answer:
+        """``closest``: passages to show when the document does not answer."""
+        from assistant.present import compose_text
+
+        quotes: list[Quote] = []
+        where: dict[tuple[int, int], int] = {}
+        claims: list[Claim] = []
+        notices = list(draft.notices)
+        dropped = 0
+        if draft.status == "answered":
+            for dc in draft.claims:
+                if not dc.text.strip():
+                    continue
+                idxs: list[int] = []
+                for offered in dc.quotes:
+                    spans = self.locator.locate(offered)
+                    if not spans:
+                        dropped += 1
+                    for span in spans:
+                        key = (span.start, span.end)
+                        if key not in where:
+                            where[key] = len(quotes)
+                            quotes.append(self.quote(span))
+                        if where[key] not in idxs:
+                            idxs.append(where[key])
+                ctx, names = self.context([quotes[i] for i in idxs])
+                verdict = self.checker.check(dc.text, [quotes[i].text for i in idxs], ctx, names)
+                claims.append(Claim(dc.text, verdict.supported, tuple(idxs), verdict.reason))
+        if dropped:
+            notices.append(
+                f"{dropped} quote{'s' if dropped > 1 else ''} offered by the {draft.backend} "
+                "backend could not be found in the document and "
+                f"{'were' if dropped > 1 else 'was'} removed."
+            )
+        status = draft.status if claims or draft.status == "not_in_document" else "not_in_document"
+        near: list[Quote] = []
+        if status == "not_in_document":
+            quotes, claims = [], []
+            near = [self.quote(Span(p.start, p.end, "exact")) for p in closest or []]
+        text = compose_text(
+            status,
+            claims,
+            quotes,
+            self.document,
+            self.evidence,
+            lead=draft.lead,
+            notices=notices,
+            closest=near,
+        )
+        return Answer(
+            question=question,
+            status=status,
+            text=text,
+            quotes=quotes,
+            claims=claims,
+            backend=draft.backend,
+            notices=notices,
+            closest=near,
+            usage=draft.usage,
+        )

@@ -1,0 +1,360 @@
+"""Load a file into a ``Document``: plain text, Markdown or HTML.
+
+Plain text and Markdown keep the file's text exactly as read, so quote offsets index the
+file itself.  HTML has no readable text of its own: its ``Document.text`` is the visible
+text, one block per paragraph, and offsets index that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from assistant.errors import DocumentError
+from index.document import Block, Document, Footnote, Sentence, content_id
+from index.sentences import FOOTNOTE_MARKER, footnote_numbers, split_sentences
+
+MAX_BYTES = 20_000_000
+
+_DATE = (
+    r"(?:\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}-\d{2}-\d{2}|"
+    r"(?:\d{1,2}\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+    r"(?:\s+\d{1,2})?,?\s+\d{4})"
+)
+# "08-01-2022: Never..." or "LONDON, 8 January 2022 — Never..."
+_DATELINE = re.compile(r"^(?:[A-Z][A-Za-z .'-]{1,40},\s*)?" + _DATE + r"(?=\s*(?::|—|–|-)\s+\S)")
+_CAPTION = re.compile(r"^(?:Above|Below|Left|Right|Top|Photo|Image|Pictured|Caption|Picture)\b:?")
+_COMMENTS_HEADING = re.compile(
+    r"^(?:\d+|one|two|three|four|five|no)\s+(?:thoughts?|comments?|responses?|replies|reactions?)"
+    r"\s+(?:on|to)\b|^(?:comments?|responses?|leave a (?:reply|comment)|reader comments)\s*:?$",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•])\s+")
+_FOOTNOTE_HEADINGS = re.compile(
+    r"^(?:#+\s*)?(?:notes|footnotes|references|sources|endnotes|citations)\s*:?\s*$", re.I
+)
+_FOOTNOTE_ITEM = re.compile(r"^\s*(?:\[\^?(\d{1,3})\]:?|(\d{1,3})[.)])\s+(.+)$")
+_URL = re.compile(r"https?://\S+")
+
+
+def read_text(path: Path) -> str:
+    """Read a file as UTF-8, refusing what is not a text document."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DocumentError(f"document not found: {path}") from None
+    except IsADirectoryError:
+        raise DocumentError(f"document path is a directory, not a file: {path}") from None
+    except OSError as exc:
+        raise DocumentError(f"cannot read document {path}: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise DocumentError(f"document too large: {path} is {len(raw)} bytes (max {MAX_BYTES})")
+    if b"\x00" in raw[:8192]:
+        raise DocumentError(f"document looks binary (NUL bytes): {path}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            f"document is not valid UTF-8: {path} (byte {exc.start}); save it as UTF-8 text"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    controls = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise DocumentError(f"document looks binary (control characters): {path}")
+    if not text.strip():
+        raise DocumentError(f"document is empty: {path}")
+    return text
+
+
+def load_document(path: str | Path) -> Document:
+    """Parse a document file, choosing the parser by extension."""
+    path = Path(path)
+    text = read_text(path)
+    suffix = path.suffix.lower()
+    if suffix in {".md", ".markdown"}:
+        doc = parse_markdown(text)
+    elif suffix in {".html", ".htm", ".xhtml"}:
+        doc = parse_html(text)
+    else:
+        doc = parse_text(text)
+    doc.path = path
+    if not doc.sentences:
+        raise DocumentError(f"document has no readable text: {path}")
+    doc.check()
+    return doc
+
+
+# --- plain text -------------------------------------------------------------------------
+
+
+def _paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Blocks separated by blank lines, as trimmed (start, end) spans."""
+    spans = []
+    for m in re.finditer(r"\S(?:.*\S)?(?:\n[ \t]*\S.*)*", text):
+        s, e = m.start(), m.end()
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        spans.append((s, e))
+    return spans
+
+
+def _looks_like_heading(line: str) -> bool:
+    line = line.strip()
+    return (
+        0 < len(line) <= 90
+        and "\n" not in line
+        and line[-1] not in ".!?,;:…"
+        and not FOOTNOTE_MARKER.search(line)
+        and len(line.split()) <= 12
+    )
+
+
+def parse_text(text: str) -> Document:
+    """Heuristic structure for a plain-text article: title, photo, dateline, headings, comments."""
+    spans = _paragraph_spans(text)
+    kinds: list[tuple[str, int, int]] = []
+    in_comments = False
+    footnote_list: list[tuple[int, int]] = []
+    in_footnotes = False
+    for i, (s, e) in enumerate(spans):
+        chunk = text[s:e]
+        if in_footnotes:
+            footnote_list.append((s, e))
+            continue
+        if _FOOTNOTE_HEADINGS.match(chunk):
+            in_footnotes = True
+            kinds.append(("heading", s, e))
+            continue
+        if _COMMENTS_HEADING.match(chunk):
+            in_comments = True
+            kinds.append(("comments_heading", s, e))
+            continue
+        if in_comments:
+            m = _LIST_ITEM.match(chunk)
+            kinds.append(("comment", s + (m.end() if m else 0), e))
+            continue
+        nxt = text[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
+        if i == 0 and _looks_like_heading(chunk):
+            kinds.append(("title", s, e))
+        elif _CAPTION.match(chunk) and len(chunk) < 400:
+            kinds.append(("caption", s, e))
+        elif (
+            _looks_like_heading(chunk)
+            and _CAPTION.match(nxt)
+            and kinds
+            and kinds[-1][0] in {"title", "heading"}
+        ):
+            kinds.append(("alt", s, e))
+        elif m := _DATELINE.match(chunk):
+            kinds.append(("dateline", s, s + m.end()))
+            rest = re.match(r"\s*(?::|—|–|-)\s+", chunk[m.end() :])
+            body_start = s + m.end() + (rest.end() if rest else 0)
+            kinds.append(("paragraph", body_start, e))
+        elif _looks_like_heading(chunk):
+            kinds.append(("heading", s, e))
+        else:
+            kinds.append(("paragraph", s, e))
+    footnotes = _parse_footnote_items(text, footnote_list)
+    return _assemble(text, kinds, footnotes, fmt="text")
+
+
+def _parse_footnote_items(text: str, spans: Iterable[tuple[int, int]]) -> dict[int, Footnote]:
+    notes: dict[int, Footnote] = {}
+    for s, e in spans:
+        offset = s
+        for line in text[s:e].split("\n"):
+            m = _FOOTNOTE_ITEM.match(line)
+            if m:
+                number = int(m.group(1) or m.group(2))
+                body_start = offset + m.start(3)
+                notes[number] = Footnote(number, m.group(3).strip(), body_start, offset + len(line))
+            offset += len(line) + 1
+    return notes
+
+
+def _assemble(
+    text: str, kinds: list[tuple[str, int, int]], footnotes: dict[int, Footnote], fmt: str
+) -> Document:
+    blocks: list[Block] = []
+    sentences: list[Sentence] = []
+    for kind, s, e in kinds:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s >= e:
+            continue
+        block = Block(len(blocks), kind, s, e, text[s:e])
+        blocks.append(block)
+        # Titles, headings, captions and datelines are one unit each; prose is split.
+        if kind in {"paragraph", "comment", "caption"}:
+            spans = split_sentences(text, s, e)
+        else:
+            spans = [(s, e)]
+        for ss, se in spans:
+            body = text[ss:se]
+            sentences.append(
+                Sentence(
+                    id=content_id(ss, body),
+                    index=len(sentences),
+                    block_index=block.index,
+                    section=block.section,
+                    start=ss,
+                    end=se,
+                    text=body,
+                    footnotes=footnote_numbers(body),
+                )
+            )
+    cited = {n for s in sentences for n in s.footnotes}
+    all_notes = {n: footnotes.get(n, Footnote(n, None)) for n in sorted(cited | set(footnotes))}
+    return Document(
+        text=text,
+        blocks=blocks,
+        sentences=sentences,
+        footnotes=all_notes,
+        has_footnote_list=bool(footnotes),
+        format=fmt,
+    )
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+
+def parse_markdown(text: str) -> Document:
+    """Markdown via markdown-it's block map; offsets keep pointing at the raw file."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    tokens = md.parse(text)
+    line_starts = [0]
+    for m in re.finditer("\n", text):
+        line_starts.append(m.end())
+    line_starts.append(len(text) + 1)
+
+    def span(tok_map: list[int]) -> tuple[int, int]:
+        a, b = tok_map
+        return line_starts[a], min(line_starts[b] - 1, len(text))
+
+    kinds: list[tuple[str, int, int]] = []
+    footnote_spans: list[tuple[int, int]] = []
+    in_footnotes = False
+    first_heading_seen = False
+    for i, tok in enumerate(tokens):
+        if tok.map is None or tok.nesting != 1:
+            continue
+        s, e = span(tok.map)
+        raw = text[s:e]
+        if tok.type == "heading_open":
+            inline = tokens[i + 1].content
+            hs = s + raw.index(inline) if inline in raw else s
+            he = hs + len(inline)
+            if _FOOTNOTE_HEADINGS.match(inline):
+                in_footnotes = True
+                kinds.append(("heading", hs, he))
+            elif _COMMENTS_HEADING.match(inline):
+                kinds.append(("comments_heading", hs, he))
+            else:
+                in_footnotes = False
+                kind = "title" if tok.tag == "h1" and not first_heading_seen else "heading"
+                kinds.append((kind, hs, he))
+            first_heading_seen = True
+        elif tok.type in {"paragraph_open", "bullet_list_open", "ordered_list_open"}:
+            if tok.type == "paragraph_open" and tokens[i - 1].type == "list_item_open":
+                continue  # list items are handled with their list
+            if in_footnotes or re.match(r"^\[\^\d+\]:", raw):
+                footnote_spans.append((s, e))
+                continue
+            if tok.type == "paragraph_open":
+                kinds.append(("paragraph", s, e))
+            else:
+                for line_s, line_e in _line_spans(text, s, e):
+                    m = _LIST_ITEM.match(text[line_s:line_e])
+                    kinds.append(("paragraph", line_s + (m.end() if m else 0), line_e))
+    # Markdown footnote definitions "[^1]: text" may sit anywhere.
+    for m in re.finditer(r"(?m)^\[\^(\d+)\]:[ \t]*(.+)$", text):
+        if not any(s <= m.start() < e for s, e in footnote_spans):
+            footnote_spans.append((m.start(), m.end()))
+    footnotes = _parse_footnote_items(text, footnote_spans)
+    kinds = [k for k in kinds if not any(s <= k[1] < e for s, e in footnote_spans)]
+    return _assemble(text, kinds, footnotes, fmt="markdown")
+
+
+def _line_spans(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    out, pos = [], s
+    for line in text[s:e].split("\n"):
+        if line.strip():
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+
+def parse_html(html: str) -> Document:
+    """Visible text of an HTML article, one block per heading / paragraph / list item."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "nav"]):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    pieces: list[tuple[str, str]] = []
+    notes: list[str] = []
+    in_notes = False
+    title_done = False
+    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "figcaption"]):
+        if el.find_parent(["li", "figcaption"]) is not None and el.name == "p":
+            continue
+        body = " ".join(el.get_text(" ", strip=True).split())
+        if not body:
+            continue
+        classes = (
+            " ".join(el.get("class", []))
+            + " "
+            + " ".join(
+                " ".join(p.get("class", []))
+                for p in el.find_parents(["ol", "ul", "section", "div"])
+            )
+        )
+        if el.name.startswith("h"):
+            in_notes = bool(_FOOTNOTE_HEADINGS.match(body))
+            kind = "title" if el.name == "h1" and not title_done else "heading"
+            if _COMMENTS_HEADING.match(body):
+                kind = "comments_heading"
+            title_done = True
+            pieces.append((kind, body))
+        elif in_notes or "footnote" in classes:
+            notes.append(body)
+        elif el.name == "figcaption":
+            pieces.append(("caption", body))
+        else:
+            pieces.append(("comment" if "comment" in classes else "paragraph", body))
+    if not title_done and soup.title and soup.title.get_text(strip=True):
+        pieces.insert(0, ("title", soup.title.get_text(strip=True)))
+    for img in root.find_all("img", alt=True):
+        if img["alt"].strip():
+            pieces.insert(
+                1 if pieces and pieces[0][0] == "title" else 0, ("alt", img["alt"].strip())
+            )
+            break
+    text_parts: list[str] = []
+    kinds: list[tuple[str, int, int]] = []
+    pos = 0
+    for kind, body in pieces:
+        kinds.append((kind, pos, pos + len(body)))
+        text_parts.append(body)
+        pos += len(body) + 2
+    note_spans = []
+    for i, body in enumerate(notes, start=1):
+        if not re.match(r"^\[?\^?\d+[\].):]?\s", body):
+            body = f"{i}. {body}"
+        note_spans.append((pos, pos + len(body)))
+        text_parts.append(body)
+        pos += len(body) + 2
+    text = "\n\n".join(text_parts) + "\n"
+    if not text.strip():
+        raise DocumentError("HTML document has no visible text")
+    footnotes = _parse_footnote_items(text, note_spans)
+    return _assemble(text, kinds, footnotes, fmt="html")
