@@ -170,11 +170,12 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
     """The chat page for ``bot`` (default: the shared assistant), plus the ``/ask`` API."""
     if bot is None:
         bot = get_bot()
-    title = html.escape(bot.document.title or bot.document_path.name)
+    raw_title = bot.document.title or bot.document_path.name
+    title = html.escape(raw_title, quote=False)  # shown as HTML in the page's <h1>
     description = (
-        "<p style='text-align: center'>Answers come <b>only from this document</b>, "
-        "with <b>verbatim quotes</b> showing where each one is said, by whom, and what "
-        "the article cites for it. If the document does not say, the assistant says so.</p>"
+        "<p style='text-align: center'>Answers come <b>only from this document</b>, as "
+        "<b>verbatim quotes</b> with the section each comes from and the footnote the article "
+        "cites for it. If the document does not say, the assistant says so.</p>"
     )
     demo = gr.ChatInterface(
         make_chat_fn(bot),
@@ -202,6 +203,7 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         fill_height=True,
         validator=validate_message,
     )
+    demo.title = raw_title  # the browser tab's title is plain text
     with demo:
         gr.api(make_api_fn(bot), api_name="ask")
     return demo
@@ -218,7 +220,7 @@ def launch(demo: gr.Blocks, port: int, **kwargs: Any) -> Any:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Chat with one document, answered only from it.")
     ap.add_argument(
         "--port",
@@ -228,8 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--document", default=None, help="document file (default: shipped article)")
     ap.add_argument("--backend", choices=BACKENDS, default=None, help="answer backend")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     global _bot
     try:

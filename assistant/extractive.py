@@ -50,7 +50,7 @@ _PREFIX = {
     "dateline": "The article is dated",
     "heading": "A section heading of the article reads",
     "comments_heading": "The comment section's heading reads",
-    "comment": "A reader's comment (not the author's view) says",
+    "comment": "A reader's comment says",
 }
 
 

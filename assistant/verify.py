@@ -70,16 +70,21 @@ class QuoteLocator:
 
     def locate(self, quote: str) -> list[Span]:
         """The document spans this quote stands for; empty when it cannot be found."""
-        q = quote.strip(_EDGE)
+        raw = quote.strip()
+        q = raw.strip(_EDGE)
         q = re.sub(r"^(?:\.\.\.|…)\s*|\s*(?:\.\.\.|…)$", "", q).strip(_EDGE)
         if len(q) < 3:
             return []
-        pos = self.text.find(q)
-        if pos >= 0:
-            return [Span(pos, pos + len(q), "exact")]
-        span = self._normalised(q)
-        if span:
-            return [span]
+        # As offered first (its quote marks may be the document's), then without the
+        # wrapping quote marks or ellipses a model may have added.
+        for candidate in dict.fromkeys([raw, q]):
+            pos = self.text.find(candidate)
+            if pos >= 0:
+                return [Span(pos, pos + len(candidate), "exact")]
+        for candidate in dict.fromkeys([raw, q]):
+            span = self._normalised(candidate)
+            if span:
+                return [span]
         # A quote elided with "..." is located piece by piece.
         parts = [p for p in re.split(r"\s*(?:\.\.\.|…)\s*", q) if len(p.strip(_EDGE)) >= 12]
         if len(parts) > 1:

@@ -1,0 +1,292 @@
+"""The Gradio layer: the chat generator, history conversion, the /ask API and the real page."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from scripted_server import answer
+
+from assistant import Assistant
+from assistant.errors import BackendError
+from assistant.present import to_markdown
+from assistant.types import Answer, Quote
+
+
+def _import_app():
+    """``app.py`` lives at the project root, which pytest does not put on ``sys.path``."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("app")
+
+
+app = _import_app()
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+QUESTION = "How many police officers were injured?"
+INJURED = "over 100 police injured"
+
+
+# Gradio's queue trips pandas deprecation warnings that are none of this app's business.
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+
+
+@pytest.fixture(scope="module")
+def app_bot(bot: Assistant) -> Assistant:
+    """The offline assistant (conftest's session ``bot``: the model loads once per run),
+    warmed the way ``main()`` warms it before launch."""
+    app.warm(bot)
+    return bot
+
+
+@pytest.fixture(scope="module")
+def served(app_bot: Assistant) -> Iterator[str]:
+    """The app launched in a background thread on a free loopback port; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_app(app_bot)
+    app.launch(demo, port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+class StubBot:
+    """Streams a canned draft, then a canned answer (or raises); records what it was given."""
+
+    def __init__(self, deltas=(), final: Answer | None = None, error: Exception | None = None):
+        self.deltas, self.final, self.error = list(deltas), final, error
+        self.calls: list[tuple[str, list[dict]]] = []
+
+    def stream(self, question, history):
+        self.calls.append((question, history))
+        yield from self.deltas
+        if self.error is not None:
+            raise self.error
+        yield self.final
+
+
+def canned_answer() -> Answer:
+    quote = Quote("over 100 police injured.[9]", 10, 37, "body", (9,))
+    return Answer("q", "answered", "Over 100 police were injured. [1]", [quote], [], "openai")
+
+
+# -- the chat function on the real assistant -----------------------------------------------
+
+
+def test_chat_answers_with_quote_and_reference(app_bot):
+    t0 = time.perf_counter()
+    outputs = list(app.make_chat_fn(app_bot)(QUESTION, []))
+    elapsed = time.perf_counter() - t0
+    final = outputs[-1]
+    assert INJURED in final
+    assert "[1]" in final
+    assert "> **[1]**" in final  # the quote is a block quote…
+    assert "article body" in final and "footnote 9" in final  # …with its section and footnote
+    assert elapsed < 10, f"an answer from a warmed assistant took {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("message", ["", "   \n ", [], [{"type": "text", "text": " "}]])
+def test_empty_message_is_a_friendly_message(app_bot, message):
+    outputs = list(app.make_chat_fn(app_bot)(message, []))
+    assert len(outputs) == 1
+    assert "Please ask a question about the document" in outputs[0]
+    assert "Traceback" not in outputs[0] and "QuestionError" not in outputs[0]
+
+
+def test_follow_up_with_gradio_history(app_bot):
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about the riots"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Some answer."}]},
+    ]
+    final = list(app.make_chat_fn(app_bot)("How many police were injured?", history))[-1]
+    assert INJURED in final
+
+
+def test_api_function_returns_the_answer_contract(app_bot):
+    ask = app.make_api_fn(app_bot)
+    data = ask(QUESTION)
+    assert set(data) == {"question", "status", "text", "quotes", "claims", "backend"}
+    assert data["status"] == "answered"
+    assert any(INJURED in q["text"] for q in data["quotes"])
+    with pytest.raises(gr.Error, match="empty"):
+        ask("  ")
+
+
+def test_build_app_has_title_chat_and_ask_endpoints(app_bot):
+    demo = app.build_app(app_bot)
+    assert demo.title == app_bot.document.title  # the browser tab
+    api_names = {fn.api_name for fn in demo.fns.values()}
+    assert {"chat", "ask"} <= api_names
+    config = str(demo.get_config_file())
+    assert "Colour Revolution" in config
+    assert "only from this document" in config
+    assert all(q in config for q in app.EXAMPLES)
+
+
+# -- streaming, errors and history conversion (no model needed) -----------------------------
+
+
+def test_stream_shows_draft_then_replaces_it_with_the_verified_answer():
+    final = canned_answer()
+    stub = StubBot(deltas=["Over 100 ", "police"], final=final)
+    outputs = list(app.make_chat_fn(stub)("How many?", []))
+    assert outputs[0].startswith("Over 100 ") and "Checking the quotes" in outputs[0]
+    assert outputs[1].startswith("Over 100 police") and "Checking the quotes" in outputs[1]
+    assert outputs[-1] == to_markdown(final)
+
+
+def test_llm_stream_over_http_then_verified(openai_env, app_bot):
+    """The real OpenAI backend against the scripted server: deltas stream, then the answer."""
+    llm_bot = Assistant(backend="openai", timeout=5.0, max_retries=0)
+    for attr in ("embedder", "index", "retriever", "verifier"):
+        llm_bot.__dict__[attr] = getattr(app_bot, attr)
+    openai_env.enqueue(answer(("The author writes that over 100 police were injured.", [INJURED])))
+    outputs = list(app.make_chat_fn(llm_bot)(QUESTION, []))
+    assert len(outputs) >= 2
+    assert all(app.CHECKING in o for o in outputs[:-1])  # the unverified draft is labelled
+    final = outputs[-1]
+    assert app.CHECKING not in final
+    assert "over 100 police were injured" in final and "[1]" in final and "openai" in final
+
+
+def test_assistant_errors_become_chat_messages():
+    stub = StubBot(deltas=["partial "], error=BackendError("the model is unreachable"))
+    outputs = list(app.make_chat_fn(stub)("Anything?", []))
+    assert outputs[-1] == "**Sorry, I could not answer that:** the model is unreachable."
+
+
+def test_unexpected_errors_do_not_leak_a_traceback(caplog):
+    stub = StubBot(error=RuntimeError("boom"))
+    outputs = list(app.make_chat_fn(stub)("Anything?", []))
+    assert "something went wrong" in outputs[-1] and "boom" not in outputs[-1]
+    assert "unexpected error" in caplog.text
+
+
+def test_chat_passes_plain_text_history():
+    stub = StubBot(final=canned_answer())
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Who rioted?"}]},
+        {"role": "assistant", "content": "Rioters did.\n\n<sub>answered · extractive</sub>"},
+    ]
+    list(app.make_chat_fn(stub)([{"type": "text", "text": "And why?"}], history))
+    assert stub.calls == [
+        (
+            "And why?",
+            [
+                {"role": "user", "content": "Who rioted?"},
+                {"role": "assistant", "content": "Rioters did."},
+            ],
+        )
+    ]
+
+
+def test_history_conversion_handles_parts_files_and_components():
+    history = [
+        {"role": "system", "content": "ignored"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}],
+        },
+        {"role": "user", "content": [{"type": "file", "file": {"path": "/tmp/x.png"}}]},
+        {"role": "user", "content": ("/tmp/x.png",)},
+        {"role": "user", "content": {"path": "/tmp/x.png"}},
+        {"role": "assistant", "content": gr.Image()},
+        {"role": "assistant", "content": ["plain", {"type": "text", "text": "part"}]},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": "  spaced  "},
+        gr.ChatMessage(role="assistant", content="as an object"),
+    ]
+    assert app.to_history(history) == [
+        {"role": "user", "content": "Hello\nthere"},
+        {"role": "assistant", "content": "plain\npart"},
+        {"role": "user", "content": "spaced"},
+        {"role": "assistant", "content": "as an object"},
+    ]
+    assert app.to_history(None) == []
+    assert app.content_text({"text": "no type key"}) == "no type key"
+
+
+def test_port_comes_from_flag_or_environment(monkeypatch):
+    monkeypatch.delenv("ASSISTANT_PORT", raising=False)
+    assert app.parse_args([]).port == 7860
+    monkeypatch.setenv("ASSISTANT_PORT", "7999")
+    assert app.parse_args([]).port == 7999
+    assert app.parse_args(["--port", "8001"]).port == 8001
+    args = app.parse_args(["--document", "x.md", "--backend", "extractive"])
+    assert (args.document, args.backend) == ("x.md", "extractive")
+
+
+def test_telemetry_is_off():
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    assert os.environ["ANONYMIZED_TELEMETRY"] == "False"
+
+
+# -- over HTTP ----------------------------------------------------------------------------
+
+
+def test_ask_endpoint_over_http(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    data = client.predict(question=QUESTION, api_name="/ask")
+    assert data["status"] == "answered" and data["backend"] == "extractive"
+    assert any(INJURED in q["text"] for q in data["quotes"])
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_chat_page_in_chromium(served, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) - browser test skipped")
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(30_000)
+            page.goto(served)
+            expect = sync_api.expect
+            expect(page.locator("h1")).to_contain_text("Colour Revolution")
+
+            box = page.get_by_placeholder("Ask a question about the document")
+            box.fill("   ")  # a blank message is stopped in the page, with a hint
+            box.press("Enter")
+            expect(page.get_by_text("Please type a question first.")).to_be_visible()
+            expect(page.locator('[data-testid="bot"]')).to_have_count(0)
+
+            box.fill(QUESTION)
+            box.press("Enter")
+            reply = page.locator('[data-testid="bot"]').filter(has_text="100 police injured")
+            expect(reply).to_have_count(1, timeout=60_000)
+            expect(reply).to_contain_text("footnote 9", timeout=60_000)  # the final answer
+            expect(reply).to_contain_text("article body")
+            expect(reply.locator("blockquote")).to_contain_text("[1]")
+            expect(page.locator('[data-testid="user"]')).to_contain_text(QUESTION)
+
+            shot = tmp_path / "chat.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()
