@@ -164,6 +164,8 @@ _CLAIM_STOP = STOPWORDS | FRAMING | {
     "also", "therefore", "thus", "however", "instead", "rather", "fact", "well", "even",
     "readers", "reader", "comment", "comments", "commenter", "commenters", "one", "ones", "way",
     "part", "whether", "among", "piece", "described", "suggestion", "notes", "note",
+    "title", "reads", "read", "dated", "heading", "section", "photo", "alt", "caption",
+    "words", "quote", "quotes",
 }  # fmt: skip
 
 
@@ -210,7 +212,9 @@ def _negated_somewhere(st: str, tokens: list[str]) -> bool:
 def _polarity_flips(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
     flips = set()
     for st in _negated_stems(claim_tokens):
-        if _occurs(st, ev_tokens) and not _negated_somewhere(st, ev_tokens):
+        # What the claim denies must be denied by the evidence too ("did not steal" needs a
+        # denial; "stole" is no support, and irregular forms defeat stemming anyway).
+        if not _negated_somewhere(st, ev_tokens):
             flips.add(st)
     for st in _negated_stems(ev_tokens):
         if _occurs(st, claim_tokens) and not _negated_somewhere(st, claim_tokens):
@@ -223,9 +227,14 @@ def _entities(text: str) -> list[str]:
     folded = fold(text)
     found = []
     for m in re.finditer(r"\b[A-Z][A-Za-z'-]+|\b[A-Z]{2,}\b", folded):
-        if m.start() == 0 or re.match(r"[.!?:]\s*$", folded[max(0, m.start() - 3) : m.start()]):
-            continue
         w = m.group(0).rstrip("'s").rstrip("'")
+        sentence_start = m.start() == 0 or re.match(
+            r"[.!?:]\s*$", folded[max(0, m.start() - 3) : m.start()]
+        )
+        if sentence_start and (w.lower() in STOPWORDS or not w[1:].islower()):
+            continue
+        if w.lower() in _QUANTIFIERS or w.lower() in _NEGATIONS:
+            continue
         if w.lower() in _CLAIM_STOP or w.lower() in {"the", "a", "an", "i"}:
             continue
         found.append(w)

@@ -307,7 +307,7 @@ def parse_html(html: str) -> Document:
     for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "figcaption"]):
         if el.find_parent(["li", "figcaption"]) is not None and el.name == "p":
             continue
-        body = " ".join(el.get_text(" ", strip=True).split())
+        body = " ".join(el.get_text("").split())  # inline tags add no spaces of their own
         if not body:
             continue
         classes = (

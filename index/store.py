@@ -241,9 +241,9 @@ class HybridIndex:
                 shutil.rmtree(self.path)
             os.replace(tmp, self.path)
             return seconds
-        except Exception as exc:
+        except BaseException as exc:  # also Ctrl-C: never leave a half-built folder behind
             shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, IndexBuildError):
+            if isinstance(exc, IndexBuildError) or not isinstance(exc, Exception):
                 raise
             raise IndexBuildError(f"index build failed: {exc}") from exc
 

@@ -13,14 +13,14 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from assistant.core import Assistant, default_document  # noqa: E402
-from index.document import Document  # noqa: E402
-from index.load import load_document  # noqa: E402
+from assistant.core import Assistant, default_document
+from index.document import Document
+from index.load import load_document
 
 # The OpenAI fixtures (scripted_server, openai_env, openai_backend).  Registered under the
 # module name their own docstring prescribes: ``tests/`` is not a package (no __init__.py),

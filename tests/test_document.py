@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_sentences_tile_their_blocks(document: Document) -> None:
         sentences = by_block[block.index]
         assert len(sentences) == count, (kind, [s.text[:30] for s in sentences])
         assert sentences[0].start == block.start and sentences[-1].end == block.end
-        for a, b in zip(sentences, sentences[1:], strict=False):
+        for a, b in itertools.pairwise(sentences):
             assert document.text[a.end : b.start] == " "
         assert " ".join(s.text for s in sentences) == block.text
 

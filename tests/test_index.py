@@ -175,7 +175,7 @@ def test_crashed_build_leaves_nothing_behind(
 ) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setattr(target, name, _boom)
-    with pytest.raises(IndexBuildError, match="index build failed: .*No space left"):
+    with pytest.raises(IndexBuildError, match=r"index build failed: .*No space left"):
         HybridIndex.open(small_doc, embedder, cache_dir=cache)
     root = cache / "index"
     assert not (root / HybridIndex.key(small_doc, embedder)).exists()

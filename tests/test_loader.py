@@ -244,7 +244,7 @@ def test_directory(tmp_path: Path) -> None:
 
 def test_html_without_visible_text(tmp_path: Path) -> None:
     path = _write(tmp_path, "blank.html", "<html><body><script>x()</script></body></html>")
-    with pytest.raises(DocumentError, match="no visible text|no readable text"):
+    with pytest.raises(DocumentError, match=r"no visible text|no readable text"):
         load_document(path)
 
 

@@ -1,0 +1,134 @@
+"""``python -m assistant``: readable answers, ``--json``, errors on stderr, ``audit``.
+
+Each ``ask`` run imports the embedding model (~8 s), so the two that need it start
+together and the rest are cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.document import SECTIONS, Document
+
+QUESTION = "How many police officers were injured?"
+GOLD = "with over 100 police injured.[9]"
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("OPENAI_API_KEY", None)  # the default backend must be the offline one
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("ANONYMIZED_TELEMETRY", "False")
+    return env
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env=_env(),
+    )
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env=_env(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def asked(bot: object) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Both model-loading runs, started in parallel.  (``bot`` first makes sure the index
+    exists, so neither subprocess builds it.)"""
+    _ = bot.index  # type: ignore[attr-defined]
+    procs = {"text": _start("ask", QUESTION), "json": _start("ask", QUESTION, "--json")}
+    return {name: _finish(proc) for name, proc in procs.items()}
+
+
+def test_ask_prints_a_readable_answer(asked: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    result = asked["text"]
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert GOLD in out  # the quote, verbatim
+    assert "(article body, chars " in out  # its section and offsets
+    assert "footnotes 9" in out and "footnote 9" in out
+    assert out.rstrip().splitlines()[-1] == "status: answered · backend: extractive"
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_json_is_the_contract(
+    asked: dict[str, subprocess.CompletedProcess[str]], document: Document
+) -> None:
+    result = asked["json"]
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"question", "status", "text", "quotes", "claims", "backend"}
+    assert data["question"] == QUESTION
+    assert data["status"] == "answered" and data["backend"] == "extractive"
+    assert data["quotes"]
+    for q in data["quotes"]:
+        assert set(q) == {"text", "start", "end", "section", "footnotes"}
+        assert document.text[q["start"] : q["end"]] == q["text"]
+        assert q["section"] in SECTIONS
+    assert any(GOLD in q["text"] and q["footnotes"] == [9] for q in data["quotes"])
+    for c in data["claims"]:
+        assert set(c) == {"text", "supported", "quotes"}
+        assert isinstance(c["supported"], bool)
+        assert all(0 <= i < len(data["quotes"]) for i in c["quotes"])
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_empty_question_exits_2(question: str) -> None:
+    result = _run("ask", question)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:")
+    assert "empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_document_exits_2(tmp_path: Path) -> None:
+    result = _run("--document", str(tmp_path / "nowhere.txt"), "audit")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: document not found")
+
+
+def test_audit_prints_json_lines(document: Document) -> None:
+    result = _run("audit")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(document.sentences)
+    rows = [json.loads(line) for line in lines]
+    assert [r["text"] for r in rows] == [s.text for s in document.sentences]
+    assert {r["status"] for r in rows} == {"cited", "uncited", "hedged", "quoted"}
+    hedged = next(r for r in rows if r["text"].startswith("There are some reports that NEXTA"))
+    assert hedged["status"] == "hedged" and hedged["footnotes"] == [5]
+    assert "“" in result.stdout  # not \u201c escapes: readable UTF-8
