@@ -43,7 +43,8 @@ def evidence_notes(
                 "included in the document."
             )
         else:
-            notes.append(f"The article cites footnote {n}, which reads: “{note.text}”.")
+            end = "" if note.text.rstrip()[-1:] in ".!?" else "."
+            notes.append(f"The article cites footnote {n}, which reads: “{note.text}”{end}")
     if not quote.footnotes and quote.section in {"body", "comment"}:
         if evidence is None or evidence.status != "quoted":
             notes.append("The article gives no source for this.")
@@ -65,6 +66,11 @@ def compose_text(
     parts: list[str] = [f"Note: {n}" for n in notices or []]
     if status == "not_in_document":
         parts.append(" ".join(x for x in (NOT_IN_DOCUMENT, lead) if x))
+        if claims:
+            parts.append(
+                "The backend offered these statements, but the document does not back them:"
+            )
+            parts.extend(f"- {c.text} [unsupported]" for c in claims)
         if closest:
             shown = "; ".join(f"“{q.text}” ({SECTION_NAMES[q.section]})" for q in closest)
             parts.append(f"The closest passages, which do not answer it: {shown}")

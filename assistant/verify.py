@@ -222,23 +222,26 @@ def _polarity_flips(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
     return flips
 
 
-def _entities(text: str) -> list[str]:
-    """Capitalised words past the first, plus acronyms: names that must match by spelling."""
+def _entities(text: str) -> tuple[list[str], list[str]]:
+    """Names that must match by spelling (capitalised words past the start, acronyms), and
+    capitalised sentence-initial words, which may be names ("Putin") or plain words
+    ("Officers"): those must be backed too, but a close synonym will do."""
     folded = fold(text)
-    found = []
+    names: list[str] = []
+    initials: list[str] = []
     for m in re.finditer(r"\b[A-Z][A-Za-z'-]+|\b[A-Z]{2,}\b", folded):
         w = m.group(0).rstrip("'s").rstrip("'")
+        low = w.lower()
+        if low in STOPWORDS or low in _QUANTIFIERS or low in _NEGATIONS or low in _CLAIM_STOP:
+            continue
         sentence_start = m.start() == 0 or re.match(
             r"[.!?:]\s*$", folded[max(0, m.start() - 3) : m.start()]
         )
-        if sentence_start and (w.lower() in STOPWORDS or not w[1:].islower()):
-            continue
-        if w.lower() in _QUANTIFIERS or w.lower() in _NEGATIONS:
-            continue
-        if w.lower() in _CLAIM_STOP or w.lower() in {"the", "a", "an", "i"}:
-            continue
-        found.append(w)
-    return found
+        if sentence_start and w[1:].islower():
+            initials.append(w)
+        else:
+            names.append(w)
+    return names, initials
 
 
 def _acronyms(text: str) -> set[str]:
@@ -307,7 +310,8 @@ class ClaimChecker:
         ev_words = set(words(name_text))
         claim_acronyms = _acronyms(claim_body)
         unmatched_names = []
-        for name in _entities(claim_body):
+        claim_names, initials = _entities(claim_body)
+        for name in claim_names:
             key = re.sub(r"[^a-z0-9]", "", name.lower())
             if not key or key in ev_squashed or key in ev_acronyms:
                 continue
@@ -367,6 +371,9 @@ class ClaimChecker:
                     for w, row in zip(uncovered, sims, strict=True)
                     if row.max() < self.synonym_min
                 ]
+        initial_gaps = [w for w in uncovered if w in {i.lower() for i in initials}]
+        if initial_gaps:
+            return Verdict(False, f"name or word not in the evidence: {', '.join(initial_gaps)}")
         if strict or len(uncovered) > int(self.tolerance * len(content)):
             return Verdict(False, f"not in the evidence: {', '.join(uncovered)}")
         return Verdict(True, "")
@@ -451,10 +458,17 @@ class Verifier:
                 "backend could not be found in the document and "
                 f"{'were' if dropped > 1 else 'was'} removed."
             )
-        status = draft.status if claims or draft.status == "not_in_document" else "not_in_document"
+        status = draft.status
         near: list[Quote] = []
-        if status == "not_in_document":
+        if status == "answered" and not quotes:
+            # No offered quote exists in the document: nothing backs the answer.  The
+            # statements stay visible, marked unsupported, rather than silently vanishing.
+            status = "not_in_document"
+            quotes = []
+            claims = [Claim(c.text, False, (), c.reason) for c in claims]
+        elif status == "not_in_document":
             quotes, claims = [], []
+        if status == "not_in_document":
             near = [self.quote(Span(p.start, p.end, "exact")) for p in closest or []]
         text = compose_text(
             status,

@@ -27,9 +27,12 @@ _DATELINE = re.compile(r"^(?:[A-Z][A-Za-z .'-]{1,40},\s*)?" + _DATE + r"(?=\s*(?
 _CAPTION = re.compile(r"^(?:Above|Below|Left|Right|Top|Photo|Image|Pictured|Caption|Picture)\b:?")
 _COMMENTS_HEADING = re.compile(
     r"^(?:\d+|one|two|three|four|five|no)\s+(?:thoughts?|comments?|responses?|replies|reactions?)"
-    r"\s+(?:on|to)\b|^(?:comments?|responses?|leave a (?:reply|comment)|reader comments)\s*:?$",
+    r"\s+(?:on|to)\b|^(?:leave a (?:reply|comment)|reader comments|\d+ comments?)\s*:?$",
     re.IGNORECASE,
 )
+#: A bare "Comments" / "Responses" line is ambiguous (it may head the author's own section);
+#: in plain text it opens a comment section only in the last part of the document.
+_BARE_COMMENTS_HEADING = re.compile(r"^(?:comments?|responses?|replies)\s*:?$", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•])\s+")
 _FOOTNOTE_HEADINGS = re.compile(
     r"^(?:#+\s*)?(?:notes|footnotes|references|sources|endnotes|citations)\s*:?\s*$", re.I
@@ -126,7 +129,9 @@ def parse_text(text: str) -> Document:
             in_footnotes = True
             kinds.append(("heading", s, e))
             continue
-        if _COMMENTS_HEADING.match(chunk):
+        if _COMMENTS_HEADING.match(chunk) or (
+            _BARE_COMMENTS_HEADING.match(chunk) and s > 0.6 * len(text)
+        ):
             in_comments = True
             kinds.append(("comments_heading", s, e))
             continue
@@ -252,7 +257,7 @@ def parse_markdown(text: str) -> Document:
             if _FOOTNOTE_HEADINGS.match(inline):
                 in_footnotes = True
                 kinds.append(("heading", hs, he))
-            elif _COMMENTS_HEADING.match(inline):
+            elif _COMMENTS_HEADING.match(inline) or _BARE_COMMENTS_HEADING.match(inline):
                 kinds.append(("comments_heading", hs, he))
             else:
                 in_footnotes = False
@@ -299,6 +304,11 @@ def parse_html(html: str) -> Document:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "nav"]):
         tag.decompose()
+    # Line breaks and block ends separate words; inline tags (<b>, <a>) must not.
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(["p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td"]):
+        block.insert_after("\n")
     root = soup.find("article") or soup.find("main") or soup.body or soup
     pieces: list[tuple[str, str]] = []
     notes: list[str] = []
@@ -321,7 +331,7 @@ def parse_html(html: str) -> Document:
         if el.name.startswith("h"):
             in_notes = bool(_FOOTNOTE_HEADINGS.match(body))
             kind = "title" if el.name == "h1" and not title_done else "heading"
-            if _COMMENTS_HEADING.match(body):
+            if _COMMENTS_HEADING.match(body) or _BARE_COMMENTS_HEADING.match(body):
                 kind = "comments_heading"
             title_done = True
             pieces.append((kind, body))

@@ -32,7 +32,7 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     """True when the '.' at ``dot`` ends a known abbreviation or a single initial."""
     if text[dot] != ".":
         return False
-    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot])
+    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[max(0, dot - 40) : dot])
     if not m:
         return False
     word = m.group(1).lower()

@@ -141,13 +141,13 @@ class HybridIndex:
         cls,
         document: Document,
         embedder: Embedder | None = None,
-        cache_dir: Path | None = None,
+        cache_dir: str | Path | None = None,
         progress: bool = False,
         rebuild: bool = False,
     ) -> HybridIndex:
         """Load the index for this document and model, building it first if missing."""
         embedder = embedder or Embedder()
-        root = (cache_dir or default_cache_dir()) / "index"
+        root = (Path(cache_dir) if cache_dir else default_cache_dir()) / "index"
         path = root / cls.key(document, embedder)
         index = cls(document, embedder, path)
         if rebuild and path.exists():
@@ -237,15 +237,33 @@ class HybridIndex:
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            if self.path.exists():
-                shutil.rmtree(self.path)
-            os.replace(tmp, self.path)
+            self._swap_in(tmp)
             return seconds
         except BaseException as exc:  # also Ctrl-C: never leave a half-built folder behind
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, IndexBuildError) or not isinstance(exc, Exception):
                 raise
             raise IndexBuildError(f"index build failed: {exc}") from exc
+
+    def _swap_in(self, tmp: Path) -> None:
+        """Rename the finished build into place.  Another process may have finished the same
+        build first: then theirs is kept and ours discarded, never deleted from under them."""
+        if self._valid():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        if self.path.exists():  # a stale or broken index: move it aside, then delete it
+            trash = self.path.with_name(f".old-{uuid.uuid4().hex[:8]}")
+            try:
+                os.replace(self.path, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            except FileNotFoundError:
+                pass
+        try:
+            os.replace(tmp, self.path)
+        except OSError:
+            if not self._valid():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _load(self) -> None:
         import bm25s

@@ -199,6 +199,16 @@ def test_html_inline_markup_keeps_the_visible_text(tmp_path: Path) -> None:
     ]
 
 
+def test_html_line_break_separates_words(tmp_path: Path) -> None:
+    """``<br>`` is rendered as a line break: the words on either side stay apart."""
+    html = "<html><body><h1>Roads</h1><p>The road closed.<br>Drivers must detour.</p></body></html>"
+    doc = load_document(_write(tmp_path, "roads.html", html))
+    assert [s.text for s in doc.sentences if s.section == "body"] == [
+        "The road closed.",
+        "Drivers must detour.",
+    ]
+
+
 def test_html_without_headline_uses_the_page_title(tmp_path: Path) -> None:
     html = "<html><head><title>Quiet Day</title></head><body><p>Nothing happened.</p></body></html>"
     doc = load_document(_write(tmp_path, "quiet.html", html))

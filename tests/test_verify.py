@@ -181,6 +181,8 @@ UNSUPPORTED = {
 
 SUPPORTED = {
     "paraphrase-police": ("Over 100 police were injured.", POLICE),
+    # a common noun opening the sentence is capitalised, not a name
+    "paraphrase-initial-synonym": ("Officers were injured in Shymkent and Taraz.", POLICE),
     "paraphrase-places": ("Government buildings were stormed in Shymkent and Taraz.", POLICE),
     "paraphrase-emergency": ("Tokayev declared a two-week state of emergency.", TOKAYEV),
     "kept-negation": ("The foreign troops will not be involved with any protests.", TROOPS),
