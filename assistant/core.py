@@ -31,9 +31,11 @@ BACKENDS = ("extractive", "openai")
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompt|guidelines|"
-    r"constraints?|above|previous|system)\b|\b(state|present|treat|report) (?:it |this )?as (?:a )?"
-    r"(?:fact|true|truth)\b|\byou are now\b|\bpretend\b|\bact as\b|\bfrom your own knowledge\b|"
-    r"\bwithout (?:quoting|quotes|citing)\b|\bjailbreak\b|\bdeveloper mode\b|\bnew rules?\b",
+    r"constraints?|above|previous|system|document|article|text|context|sources?)\b"
+    r"|\b(state|present|treat|report) (?:it |this )?as (?:a )?(?:fact|true|truth)\b|\byou are now\b"
+    r"|\bpretend\b|\bact as\b|\b(?:from|use) your (?:own )?(?:knowledge|training)\b"
+    r"|\b(?:without|no) (?:quoting|quotes?|citing|citations?|sources?)(?: needed| required)?\b"
+    r"|\bjailbreak\b|\bdeveloper mode\b|\bnew rules?\b|\bsystem override\b",
     re.IGNORECASE,
 )
 _FOLLOW_UP = re.compile(
@@ -54,7 +56,8 @@ _INSTRUCTION_PHRASES = re.compile(
     r"guidelines|constraints?|document|article|text|above)\b(?:\s+and)?|"
     r"\b(?:simply |just )?(?:state|present|treat|report|confirm|assert)\b(?: it| this)?(?: as)?"
     r"(?: a)?(?: fact| true| truth)?(?: that)?\b|"
-    r"\bpretend(?: that)?\b|\byou are now\b[^.?!]*[.?!]?|\bfrom your own knowledge\b|"
+    r"\bpretend(?: that)?\b|\byou are now\b[^.?!]*[.?!]?|\b(?:from|use) your (?:own )?"
+    r"(?:knowledge|training(?: data)?)\b|"
     r"\b(?:no|without) (?:quotes?|quoting|citations?|sources?)(?: needed| required)?\b",
     re.IGNORECASE,
 )

@@ -23,11 +23,52 @@ MIN_DENSE = 0.4
 DENSE_ALONE = 0.55
 MAX_UNMATCHED = 0.6
 MAX_QUOTES = 3
-RUNNER_UP = 0.8
+RUNNER_UP = 0.75
+RUNNER_UP_COVERAGE = 0.15
+TYPED_MIN = 0.6
 
 _ASKS_NUMBER = re.compile(
     r"\b(how (?:many|much|long|big|large)|what (?:number|percentage|share|proportion|amount|sum|"
     r"figure|year|date)|when|which (?:year|date|day))\b",
+    re.I,
+)
+# What kind of answer the question asks for, and how to see it in a passage.
+_ASKS_COUNT = re.compile(
+    r"\b(how (?:many|much)|what (?:number|percentage|share|proportion|amount|sum|figure|fraction)"
+    r"|how (?:large|big) (?:a |is |was |were )?(?:the )?(?:number|sum|share|amount))\b",
+    re.I,
+)
+_ASKS_DATE = re.compile(
+    r"^(?:when)\b|\b(?:what|which) (?:year|date|day|month)\b|\bon what date\b|\bsince when\b", re.I
+)
+_ASKS_DURATION = re.compile(r"\b(?:for )?how long\b|\bwhat (?:period|duration)\b", re.I)
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundreds?|thousands?|millions?|billions?|dozens?|several|half"
+)
+_HAS_COUNT = re.compile(
+    rf"\d|\b(?:{_NUMBER_WORDS})\b|(?:[A-Z][\w-]+,\s+){{2,}}[A-Z][\w-]+,?\s+and\s+[A-Z]", re.I
+)
+_HAS_DATE = re.compile(
+    r"\b(?:1[6-9]\d\d|20\d\d)\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b(?:January|February|March|"
+    r"April|May|June|July|August|September|October|November|December)\b|\b(?:ago|yesterday|today)\b"
+)
+_HAS_DURATION = re.compile(
+    rf"(?:\d+|\b(?:{_NUMBER_WORDS}))[\s-]*(?:second|minute|hour|day|week|month|year|decade)s?\b"
+    r"|\bsince\b",
+    re.I,
+)
+# "footnote 4", "note [4]", "source 4", "[4]": questions about the document's own apparatus.
+_FOOTNOTE_REF = re.compile(
+    r"\b(?:foot)?notes?\s*(?:number\s*|no\.?\s*)?\[?(\d{1,3})\]?|\[(\d{1,3})\]"
+    r"|\b(?:source|reference|citation)\s+(?:number\s+|no\.?\s*)?\[?(\d{1,3})\]?",
+    re.I,
+)
+_ASKS_SOURCE_CONTENT = re.compile(
+    r"\b(?:who (?:wrote|published|authored|is behind)|author|title|publisher|published|written by|"
+    r"what (?:does|did|do) (?:the )?(?:source|footnote|note|reference|citation)\b[^?]*\b(?:say|"
+    r"state|show|contain|report)|what (?:is|was) (?:the )?(?:source|reference|citation)|url|link|"
+    r"(?:source|footnote|reference)\S* (?:say|says|state|states|contain|report))",
     re.I,
 )
 _SECTION_HINTS = {
@@ -84,7 +125,7 @@ class ExtractiveAnswerer:
             if p.section in hinted:
                 s += 0.15
             elif p.section in {"title", "alt", "heading", "comments_heading"} and not hinted:
-                s -= 0.05  # labels rarely answer a question better than prose does
+                s -= 0.15  # labels rarely answer a question better than prose does
             if retrieval.question_numbers and retrieval.question_numbers & retrieval.numbers[p.id]:
                 s += 0.05
             scored.append(Scored(hit, cov, s))
@@ -109,9 +150,15 @@ class ExtractiveAnswerer:
         return True, ""
 
     def draft(self, retrieval: Retrieval) -> Draft:
+        footnote_draft = self._footnote_question(retrieval.question)
+        if footnote_draft is not None:
+            return footnote_draft
         scored = self.score(retrieval)
         if not scored:
             return Draft("not_in_document", [], self.name, lead="The document is empty.")
+        scored, why = self._typed(retrieval.question, scored)
+        if not scored:
+            return Draft("not_in_document", [], self.name, lead=why)
         best = scored[0]
         ok, why = self.answerable(retrieval, best)
         if not ok:
@@ -121,6 +168,48 @@ class ExtractiveAnswerer:
         claims = [DraftClaim(self._frame(p), [p.text]) for p in chosen]
         return Draft("answered", claims, self.name, lead=self._premise_note(retrieval, chosen))
 
+    def _typed(self, question: str, scored: list[Scored]) -> tuple[list[Scored], str]:
+        """A question asking for a figure, a date or a duration needs a passage that has one;
+        when the close passages have none, the document does not give it."""
+        for asks, has, what in (
+            (_ASKS_COUNT, _HAS_COUNT, "figure"),
+            (_ASKS_DURATION, _HAS_DURATION, "duration"),
+            (_ASKS_DATE, _HAS_DATE, "date"),
+        ):
+            if asks.search(question):
+                top = scored[0].score
+                typed = [s for s in scored if has.search(s.hit.passage.text)]
+                typed = [s for s in typed if s.score >= TYPED_MIN * top]
+                if not typed:
+                    return [], f"The passages that match your question give no {what} for it."
+                return typed, ""
+        return scored, ""
+
+    def _footnote_question(self, question: str) -> Draft | None:
+        """Questions about footnote N are answered from the document's structure: the
+        sentences citing N, and what the document does (not) include of its source."""
+        numbers = {int(g) for m in _FOOTNOTE_REF.finditer(question) for g in m.groups() if g}
+        if not numbers:
+            return None
+        cited = [s for s in self.document.sentences if set(s.footnotes) & numbers]
+        listed = ", ".join(str(n) for n in sorted(numbers))
+        if not cited:
+            return Draft(
+                "not_in_document", [], self.name, lead=f"The document has no footnote {listed}."
+            )
+        lead = ""
+        if _ASKS_SOURCE_CONTENT.search(question):
+            missing = [n for n in sorted(numbers) if self.document.footnote(n).text is None]
+            if missing:
+                names = ", ".join(str(n) for n in missing)
+                lead = (
+                    f"The document cites footnote {names} but does not include the source text, "
+                    "so it cannot say what that source says or who wrote it. This is the "
+                    "sentence that cites it."
+                )
+        claims = [DraftClaim(self._frame(p), [p.text]) for p in cited[:MAX_QUOTES]]
+        return Draft("answered", claims, self.name, lead=lead)
+
     def _select(self, retrieval: Retrieval, scored: list[Scored]) -> list[Passage]:
         best = scored[0]
         chosen = [best.hit.passage]
@@ -129,7 +218,7 @@ class ExtractiveAnswerer:
             if len(chosen) >= MAX_QUOTES or cand.score < RUNNER_UP * best.score:
                 break
             new = self._covered(retrieval, cand.hit.passage) - covered
-            if new and cand.coverage >= 0.25:
+            if new and cand.coverage >= RUNNER_UP_COVERAGE:
                 chosen.append(cand.hit.passage)
                 covered |= new
         return sorted(chosen, key=lambda p: p.start)
@@ -139,15 +228,20 @@ class ExtractiveAnswerer:
         return {t.stem for t in retrieval.terms if retrieval.covers(t, passage)}
 
     def _with_speaker(self, chosen: list[Passage]) -> list[Passage]:
-        """A quoted sentence needs its attribution: add the sentence that introduces it."""
-        out: list[Passage] = []
+        """A quotation and the sentence that introduces it travel together, either way round."""
+        sentences = self.document.sentences
+        out: list[Passage] = list(chosen)
         for p in chosen:
             ev = self.evidence.get(p.id)
             if ev and ev.status == "quoted" and p.index > 0:
-                prev = self.document.sentences[p.index - 1]
-                if prev.block_index == p.block_index and prev not in out and prev not in chosen:
+                prev = sentences[p.index - 1]
+                if prev.block_index == p.block_index:
                     out.append(prev)
-            out.append(p)
+            if p.index + 1 < len(sentences):
+                nxt = sentences[p.index + 1]
+                nev = self.evidence.get(nxt.id)
+                if nxt.block_index == p.block_index and nev and nev.status == "quoted":
+                    out.append(nxt)
         return sorted(dict.fromkeys(out), key=lambda p: p.start)
 
     def _frame(self, p: Passage) -> str:
@@ -165,6 +259,7 @@ class ExtractiveAnswerer:
         text = " ".join(p.text for p in chosen)
         nums = numbers_in(text)
         lacking = [t.word for t in retrieval.terms if t.kind == "number" and t.stem not in nums]
+        lacking = [w for w in lacking if w.strip()]
         low = text.lower()
         lacking += [
             t.word

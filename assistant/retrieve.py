@@ -34,7 +34,8 @@ FRAMING = frozenset(
     view views opinion opinions stance position think thinks believe believes mean means
     regard regarding concerning happen happened happens talk talks discuss discusses source
     sources cite cites cited quote quotes quoted accord make makes made portray portrays
-    characterise characterize characterises characterizes refer refers referred""".split()
+    characterise characterize characterises characterizes refer refers referred footnote
+    footnotes""".split()
 )
 _NUMBER = re.compile(r"\d[\d,.\u00a0 ]*\d|\d")
 
@@ -147,6 +148,16 @@ class Retriever:
         }
         terms: list[Term] = []
         seen: set[str] = set()
+        # Numbers first and whole ("50 000" is one number, not 50 and 0).
+        for m in _NUMBER.finditer(folded):
+            key = number_key(m.group(0))
+            if key and key not in seen:
+                seen.add(key)
+                terms.append(
+                    Term(m.group(0), key, "number", self.idf(key), key in self._doc_numbers)
+                )
+        folded = _NUMBER.sub(" ", folded)
+        surface = {w.lower(): w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", folded)}
         for w in words(folded):
             if w in STOPWORDS or w in QUESTION_WORDS or w in FRAMING or w == "$" or len(w) < 2:
                 continue
@@ -160,9 +171,9 @@ class Retriever:
                 continue
             kind = "entity" if w in capitalised else "word"
             present = st in self._df
-            term = Term(w, st, kind, self.idf(st), present)
+            term = Term(surface.get(w, w), st, kind, self.idf(st), present)
             if not present and kind == "entity":
-                term.in_document, aliases = self._entity_in_document(w)
+                term.in_document, aliases = self._entity_in_document(w.lower())
                 term.synonyms = [(a, 1.0) for a in aliases]
             terms.append(term)
         # Every common word gets synonym candidates, even when its stem occurs: stemming
