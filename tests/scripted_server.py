@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -84,9 +85,16 @@ class RecordedRequest:
 class ScriptedServer:
     """Threaded HTTP server on 127.0.0.1 (free port) answering from a queue of replies."""
 
-    def __init__(self, model: str = "gpt-4o-mini", retry_after_ms: int | None = 10) -> None:
+    def __init__(
+        self,
+        model: str = "gpt-4o-mini",
+        retry_after_ms: int | None = 10,
+        responder: Callable[[dict], Reply | dict | str] | None = None,
+    ) -> None:
         self.model = model
         self.retry_after_ms = retry_after_ms
+        #: answers requests when the queue is empty (a stand-in model for whole eval runs)
+        self.responder = responder
         self.history: list[RecordedRequest] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -146,12 +154,7 @@ class ScriptedServer:
     def enqueue(self, *replies: Reply | dict | str) -> ScriptedServer:
         """Queue replies: a dict is a JSON answer, a str raw message content, or a Reply."""
         with self._lock:
-            for reply in replies:
-                if isinstance(reply, dict):
-                    reply = Reply(content=json.dumps(reply, ensure_ascii=False))
-                elif isinstance(reply, str):
-                    reply = Reply(content=reply)
-                self._queue.append(reply)
+            self._queue.extend(_as_reply(r) for r in replies)
         return self
 
     def enqueue_answer(self, obj: dict, **options: Any) -> ScriptedServer:
@@ -227,7 +230,34 @@ class ScriptedServer:
             self.history.append(request)
             if consume and self._queue:
                 return self._queue.popleft()
-            return None
+        if consume and self.responder is not None:
+            return _as_reply(self.responder(request.body))
+        return None
+
+
+def _as_reply(reply: Reply | dict | str) -> Reply:
+    if isinstance(reply, dict):
+        return Reply(content=json.dumps(reply, ensure_ascii=False))
+    if isinstance(reply, str):
+        return Reply(content=reply)
+    return reply
+
+
+_PASSAGE = re.compile(r"<passage id=\"[^\"]+\"[^>]*>\n(.*?)\n</passage>", re.S)
+
+
+def first_passage_responder(body: dict) -> Reply | dict | str:
+    """A deterministic stand-in model: rewrites return the question as is; answers quote the
+    first retrieved passage, framed as the author's, or say not_in_document when none."""
+    messages = body.get("messages", [])
+    prompt = "\n".join(str(m.get("content", "")) for m in messages)
+    if "response_format" not in body:  # the follow-up rewrite asks for plain text
+        m = re.search(r"<latest_message>\n(.*?)\n</latest_message>", prompt, re.S)
+        return m.group(1) if m else "What does the document say?"
+    passages = _PASSAGE.findall(prompt)
+    if not passages:
+        return answer()
+    return answer((f"The author writes that {passages[0]}", [passages[0]]))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -155,3 +155,58 @@ def test_offline_follow_up_uses_previous_question(bot):
     a = bot.ask("and what about Kyrgyzstan?", history=history)
     assert a.standalone_question and "troops" in a.standalone_question
     assert any("Kyrgyzstan is waiting" in q.text for q in a.quotes)
+
+
+def test_eval_runs_against_the_scripted_server(tmp_path, monkeypatch, bot):
+    """`python -m assistant.eval --backend openai` end to end, against a stand-in model."""
+    import json
+
+    from scripted_server import ScriptedServer, first_passage_responder
+
+    from assistant.eval.__main__ import main as eval_main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {
+            "id": "n-1",
+            "category": "numbers",
+            "question": "How many police officers were injured?",
+            "expected_status": "answered",
+            "gold_evidence": ["with over 100 police injured"],
+            "evidence_mode": "any",
+            "must_mention": ["100"],
+            "must_not_mention": [],
+        },
+        {
+            "id": "d-1",
+            "category": "direct",
+            "question": "Since when has the OSF operated in Kazakhstan?",
+            "expected_status": "answered",
+            "gold_evidence": ["since 1995"],
+            "evidence_mode": "any",
+            "must_mention": ["1995"],
+            "must_not_mention": [],
+        },
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    with ScriptedServer(responder=first_passage_responder) as server:
+        code = eval_main(
+            [
+                "--backend", "openai", "--base-url", server.url, "--api-key", TEST_API_KEY,
+                "--questions", str(questions), "--out", str(tmp_path / "out"),
+                "--no-compare", "--quiet",
+            ]
+        )  # fmt: skip
+        requests = len(server.history)
+    assert code == 0 and requests == 2
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    head = summary["systems"][0]
+    assert head["system"] == "full (openai)"
+    assert head["quote_validity"] == 1.0 and head["errors"] == 0
+    assert head["prompt_tokens"] > 0 and head["cost_usd"] is not None
+    rows_out = [
+        json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert {r["answer"]["backend"] for r in rows_out} == {"openai"}
+    assert "Tokens (full (openai))" in (tmp_path / "out" / "report.md").read_text()
