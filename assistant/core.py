@@ -19,7 +19,7 @@ from assistant.errors import BackendError, QuestionError
 from assistant.extractive import ExtractiveAnswerer
 from assistant.retrieve import Retrieval, Retriever
 from assistant.types import Answer, Draft
-from assistant.verify import Verifier, WordSimilarity
+from assistant.verify import ContextSimilarity, Verifier
 from index.document import Document
 from index.embed import Embedder
 from index.load import load_document
@@ -136,7 +136,9 @@ class Assistant:
 
     @cached_property
     def verifier(self) -> Verifier:
-        return Verifier(self.document, self.evidence, WordSimilarity(self.embedder.encode))
+        return Verifier(
+            self.document, self.evidence, ContextSimilarity(self.embedder.token_vectors)
+        )
 
     @cached_property
     def llm(self):

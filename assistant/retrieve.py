@@ -37,7 +37,8 @@ FRAMING = frozenset(
     characterise characterize characterises characterizes refer refers referred footnote
     footnotes""".split()
 )
-_NUMBER = re.compile(r"\d[\d,.\u00a0 ]*\d|\d")
+# "16 000", "16,000" and "3.5" are one number each; "December 16, 2021" holds two.
+_NUMBER = re.compile(r"\d{1,3}(?:[,\u00a0 ]\d{3})+(?!\d|,\d)(?:\.\d+)?|\d+(?:\.\d+)?")
 
 
 def number_key(raw: str) -> str:

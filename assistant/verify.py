@@ -8,6 +8,7 @@ backed, or the statement is kept but labelled unsupported.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz
 
-from assistant.retrieve import FRAMING, numbers_in
+from assistant.retrieve import _NUMBER as _NUMBER_RE
+from assistant.retrieve import FRAMING, number_key, numbers_in
 from assistant.types import Answer, Claim, Draft, Quote
 from index.document import Document
 from index.sentences import FOOTNOTE_MARKER
@@ -177,6 +179,40 @@ def _numbers(text: str) -> set[str]:
     return found
 
 
+def _number_tokens(text: str) -> list[str]:
+    """Tokens with each number whole and normalised ("16 000" -> "16000", "two" -> "2")."""
+    folded = _NUMBER_RE.sub(lambda m: f" N{number_key(m.group(0))} ", fold(text))
+    folded = re.sub(r"[,;:()\[\]]|\s[-–]\s|\.(?:\s|$)", " zzbreak ", folded)
+    out = []
+    for w in words(folded):
+        out.append(f"n{_NUMBER_WORDS[w]}" if w in _NUMBER_WORDS else w)
+    return out
+
+
+def _is_number_token(tok: str) -> bool:
+    return tok.startswith("n") and tok[1:2].isdigit()
+
+
+def _misbound_numbers(claim: str, evidence: str) -> str:
+    """'77 international organisations' against '53 international organisations ... 77 foreign
+    NGOs': the number exists, but counts something else.  The first content word after a
+    number in the claim must follow that number closely in the evidence too."""
+    c, e = _number_tokens(claim), _number_tokens(evidence)
+    for i, tok in enumerate(c):
+        if not _is_number_token(tok) or re.fullmatch(r"n(?:1[5-9]|20)\d\d", tok):
+            continue  # not a count; years bind to no noun
+        after = list(itertools.takewhile(lambda w: w != "zzbreak", c[i + 1 : i + 3]))
+        nxt = next((w for w in after if w not in STOPWORDS and not _is_number_token(w)), None)
+        if nxt is None or nxt in _UNITS or stem(nxt) in {"percent", "cent"}:
+            continue
+        spots = [j for j, t in enumerate(e) if t == tok]
+        if spots and not any(
+            stem(nxt) in {stem(w) for w in e[max(0, j - 3) : j + 5]} for j in spots
+        ):
+            return f"{tok[1:]} {nxt}"
+    return ""
+
+
 def _negation_tokens(text: str) -> list[str]:
     return words(re.sub(r"n[’']t\b", " not", fold(text)))
 
@@ -251,24 +287,38 @@ def _acronyms(text: str) -> set[str]:
     return out
 
 
-Similarity = Callable[[list[str], list[str]], np.ndarray]
+_ANAPHORA = re.compile(
+    r"^(?:This|These|That|Those|It|Its|They|Their|He|His|She|Her|Such|The name|The latter|"
+    r"The former)\b"
+)
 
 
-class WordSimilarity:
-    """Cosine between single words via the sentence model; cached, since words repeat."""
+class ContextSimilarity:
+    """How well each claim word is matched by some word of the evidence, in context.
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray]) -> None:
-        self._encode = encode
-        self._cache: dict[str, np.ndarray] = {}
+    Words are compared as the sentence model reads them inside their own sentences
+    (BERTScore-style), which matches "looted" to "ransacked" far better than comparing the
+    bare words would.
+    """
 
-    def __call__(self, a: list[str], b: list[str]) -> np.ndarray:
-        todo = [w for w in dict.fromkeys(a + b) if w not in self._cache]
-        if todo:
-            for w, v in zip(todo, self._encode(todo), strict=True):
-                self._cache[w] = v
-        ma = np.stack([self._cache[w] for w in a])
-        mb = np.stack([self._cache[w] for w in b])
-        return ma @ mb.T
+    def __init__(self, token_vectors: Callable[[str], tuple[np.ndarray, list]]) -> None:
+        self._vectors = token_vectors
+
+    def __call__(self, claim: str, evidence: str, claim_words: list[str]) -> list[float]:
+        cv, cspans = self._vectors(claim)
+        ev, espans = self._vectors(evidence)
+        pool = ev[[i for i, (a, b) in enumerate(espans) if b > a]]
+        low = fold(claim).lower()
+        out = []
+        for w in claim_words:
+            m = re.search(rf"\b{re.escape(w)}\b", low)
+            rows = (
+                [i for i, (a, b) in enumerate(cspans) if b > a and a >= m.start() and b <= m.end()]
+                if m
+                else []
+            )
+            out.append(float((cv[rows] @ pool.T).max()) if rows and len(pool) else 0.0)
+        return out
 
 
 @dataclass(frozen=True)
@@ -280,9 +330,9 @@ class Verdict:
 class ClaimChecker:
     """Is a statement backed by its evidence?  Deliberately strict on facts."""
 
-    synonym_min = 0.6
+    synonym_min = 0.5
 
-    def __init__(self, similarity: Similarity | None = None, tolerance: float = 0.0) -> None:
+    def __init__(self, similarity: ContextSimilarity | None = None, tolerance: float = 0.0) -> None:
         self.similarity = similarity
         #: share of plain content words that may go unmatched (paraphrase slack)
         self.tolerance = tolerance
@@ -304,6 +354,10 @@ class ClaimChecker:
                 False, f"number not in the evidence: {', '.join(sorted(missing_numbers))}"
             )
 
+        misplaced = _misbound_numbers(claim_body, ev_body)
+        if misplaced:
+            return Verdict(False, f"number attached to something else in the evidence: {misplaced}")
+
         name_text = FOOTNOTE_MARKER.sub("", f"{ev_body} {names}")
         ev_squashed = re.sub(r"[^a-z0-9]", "", fold(name_text).lower())
         ev_acronyms = _acronyms(name_text)
@@ -320,25 +374,14 @@ class ClaimChecker:
             if any(a in ev_words or f"{a}a" in ev_words for a in claim_acronyms if key[0] == a[0]):
                 continue  # "United States" ~ "US" / "USA"
             unmatched_names.append(name)
-        if unmatched_names and self.similarity is not None:
-            caps = list(
-                dict.fromkeys(
-                    m.group(0).lower() for m in re.finditer(r"\b[A-Z][A-Za-z]+", fold(name_text))
-                )
-            )
-            if caps:
-                sims = self.similarity([n.lower() for n in unmatched_names], caps)
-                unmatched_names = [
-                    n for n, row in zip(unmatched_names, sims, strict=True) if row.max() < 0.8
-                ]  # "Poland" ~ "Polish"; names need a far closer match than common words
         if unmatched_names:
             return Verdict(False, f"name not in the evidence: {', '.join(unmatched_names)}")
 
         c_tokens, e_tokens = _negation_tokens(claim_body), _negation_tokens(ev_body)
         e_stems = {stem(w) for w in e_tokens}
         flipped = _polarity_flips(c_tokens, e_tokens)
-        if any(t in _NEGATIONS for t in c_tokens) and not any(t in _NEGATIONS for t in e_tokens):
-            flipped |= _negated_stems(c_tokens) or {"negation"}
+        if not any(t in _NEGATIONS for t in e_tokens):
+            flipped |= _negated_stems(c_tokens)
         if flipped:
             return Verdict(
                 False, f"polarity differs from the evidence ({', '.join(sorted(flipped))})"
@@ -347,8 +390,10 @@ class ClaimChecker:
         e_words = set(e_tokens)
         overreach = [
             w
-            for w in c_tokens
-            if w in _QUANTIFIERS and not (_QUANTIFIER_EQUIVALENTS.get(w, {w}) & e_words)
+            for i, w in enumerate(c_tokens)
+            if w in _QUANTIFIERS
+            and not (_QUANTIFIER_EQUIVALENTS.get(w, {w}) & e_words)
+            and not (i > 0 and c_tokens[i - 1] == "not")  # "not only X" claims less, not more
         ]
         if overreach:
             return Verdict(
@@ -363,14 +408,10 @@ class ClaimChecker:
         uncovered = [w for w in content if stem(w) not in e_stems]
         strict = [w for w in uncovered if w in _UNITS]
         if uncovered and self.similarity is not None:
-            pool = [w for w in dict.fromkeys(e_tokens) if w not in STOPWORDS and w.isalpha()]
-            if pool:
-                sims = self.similarity(uncovered, pool)
-                uncovered = [
-                    w
-                    for w, row in zip(uncovered, sims, strict=True)
-                    if row.max() < self.synonym_min
-                ]
+            sims = self.similarity(claim_body, ev_body, uncovered)
+            uncovered = [
+                w for w, sim in zip(uncovered, sims, strict=True) if sim < self.synonym_min
+            ]
         initial_gaps = [w for w in uncovered if w in {i.lower() for i in initials}]
         if initial_gaps:
             return Verdict(False, f"name or word not in the evidence: {', '.join(initial_gaps)}")
@@ -389,7 +430,7 @@ class Verifier:
         self,
         document: Document,
         evidence: dict,
-        similarity: Similarity | None = None,
+        similarity: ContextSimilarity | None = None,
         tolerance: float = 0.25,
     ) -> None:
         self.document = document
@@ -414,9 +455,21 @@ class Verifier:
         )
 
     def context(self, quotes: list[Quote]) -> tuple[str, str]:
+        """The quotes' own sentences (plus the one before, when a sentence leans on it: a
+        quotation's speaker, or "The name…", "This…", "They…"), and their paragraphs."""
         sentences: list = []
+        all_sentences = self.document.sentences
         for q in quotes:
-            sentences.extend(self.document.sentence_at(q.start, q.end))
+            for s in self.document.sentence_at(q.start, q.end):
+                ev = self.evidence.get(s.id)
+                leans = (ev is not None and ev.status == "quoted") or _ANAPHORA.match(s.text)
+                if (
+                    leans
+                    and s.index > 0
+                    and all_sentences[s.index - 1].block_index == s.block_index
+                ):
+                    sentences.append(all_sentences[s.index - 1])
+                sentences.append(s)
         sentences = list(dict.fromkeys(sentences))
         blocks = dict.fromkeys(s.block_index for s in sentences)
         return (

@@ -75,6 +75,21 @@ class Embedder:
     def warm(self) -> None:
         self._model()
 
+    def token_vectors(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Normalised contextual vectors of each word piece, with its character span."""
+        model = self._model()
+        out = model.encode(
+            [text], output_value="token_embeddings", convert_to_numpy=False, show_progress_bar=False
+        )[0]
+        vectors = out.detach().cpu().numpy().astype(np.float32)
+        enc = model.tokenizer(
+            text, truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True
+        )
+        spans = [tuple(s) for s in enc["offset_mapping"]][: len(vectors)]
+        vectors = vectors[: len(spans)]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+        return vectors, spans
+
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         model = self._model()
         vectors = model.encode(
