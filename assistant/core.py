@@ -166,8 +166,9 @@ class Assistant:
         started = time.perf_counter()
         question = self._check_question(question)
         notices: list[str] = []
-        if note := injection_notice(question):
-            notices.append(note)
+        injected = injection_notice(question)
+        if injected:
+            notices.append(injected)
         standalone = self._standalone(question, history or [], notices)
         if notices:
             standalone = strip_instructions(standalone)
@@ -190,7 +191,7 @@ class Assistant:
                 )
                 draft = None
         if draft is None:
-            draft = self.extractive.draft(retrieval)
+            draft = self.extractive.draft(retrieval, premise_check=not injected)
         draft.notices = notices + draft.notices
         answer = self.verifier.verify(draft, question, closest=self._closest(retrieval))
         answer.standalone_question = standalone if standalone != question else None

@@ -15,6 +15,8 @@ from assistant.audit import SentenceEvidence
 from assistant.retrieve import Retrieval, numbers_in
 from assistant.types import Draft, DraftClaim
 from index.document import Document, Passage
+from index.sentences import strip_footnote_markers
+from index.text import STOPWORDS, stem, words
 from index.store import Hit
 
 #: Decision thresholds, tuned on tests/data/questions.jsonl and checked on the held-out set.
@@ -38,6 +40,9 @@ _ASKS_COUNT = re.compile(
     r"|how (?:large|big) (?:a |is |was |were )?(?:the )?(?:number|sum|share|amount))\b",
     re.I,
 )
+_ENUMERATION = re.compile(r"(?:[A-Z][\w-]+,\s+){2,}[A-Z][\w-]+,?\s+and\s+[A-Z]")
+_HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
+_YEARS = re.compile(r"\b(?:1[6-9]|20)\d\d\b")
 _ASKS_DATE = re.compile(
     r"^(?:when)\b|\b(?:what|which) (?:year|date|day|month)\b|\bon what date\b|\bsince when\b", re.I
 )
@@ -149,14 +154,17 @@ class ExtractiveAnswerer:
             return False, "No passage of the document answers this."
         return True, ""
 
-    def draft(self, retrieval: Retrieval) -> Draft:
+    def draft(self, retrieval: Retrieval, premise_check: bool = True) -> Draft:
+        """``premise_check``: name asked-for figures and names the quotes lack.  Off for a
+        message that tried to give orders: its "premise" is the attacker's, not a belief to
+        correct, and it is not repeated back."""
         footnote_draft = self._footnote_question(retrieval.question)
         if footnote_draft is not None:
             return footnote_draft
         scored = self.score(retrieval)
         if not scored:
             return Draft("not_in_document", [], self.name, lead="The document is empty.")
-        scored, why = self._typed(retrieval.question, scored)
+        scored, why = self._typed(retrieval, scored)
         if not scored:
             return Draft("not_in_document", [], self.name, lead=why)
         best = scored[0]
@@ -166,11 +174,15 @@ class ExtractiveAnswerer:
         chosen = self._select(retrieval, scored)
         chosen = self._with_speaker(chosen)
         claims = [DraftClaim(self._frame(p), [p.text]) for p in chosen]
-        return Draft("answered", claims, self.name, lead=self._premise_note(retrieval, chosen))
+        lead = self._premise_note(retrieval, chosen) if premise_check else ""
+        return Draft("answered", claims, self.name, lead=lead)
 
-    def _typed(self, question: str, scored: list[Scored]) -> tuple[list[Scored], str]:
-        """A question asking for a figure, a date or a duration needs a passage that has one;
-        when the close passages have none, the document does not give it."""
+    def _typed(self, retrieval: Retrieval, scored: list[Scored]) -> tuple[list[Scored], str]:
+        """A question asking for a figure, a date or a duration needs a passage that has one
+        (for "how many X", a figure that counts X); when the close passages have none, the
+        document does not give it."""
+        question = retrieval.question
+        counted = self._counted(retrieval)
         for asks, has, what in (
             (_ASKS_COUNT, _HAS_COUNT, "figure"),
             (_ASKS_DURATION, _HAS_DURATION, "duration"),
@@ -178,12 +190,39 @@ class ExtractiveAnswerer:
         ):
             if asks.search(question):
                 top = scored[0].score
-                typed = [s for s in scored if has.search(s.hit.passage.text)]
+                typed = [
+                    s for s in scored if has.search(strip_footnote_markers(s.hit.passage.text))
+                ]
+                if what == "figure" and counted:
+                    typed = [s for s in typed if self._counts(s.hit.passage, counted)]
                 typed = [s for s in typed if s.score >= TYPED_MIN * top]
                 if not typed:
                     return [], f"The passages that match your question give no {what} for it."
                 return typed, ""
         return scored, ""
+
+    @staticmethod
+    def _counted(retrieval: Retrieval) -> set[str]:
+        """Stems (and close synonyms) of what a "how many X" question counts."""
+        nouns: set[str] = set()
+        for m in _HOW_MANY.finditer(retrieval.question):
+            nouns |= {stem(w) for w in words(m.group(1)) if w not in STOPWORDS}
+        out = set(nouns)
+        for t in retrieval.terms:
+            if t.stem in nouns:
+                out |= {st for st, sim in t.synonyms if sim >= 0.6}
+        return out
+
+    @staticmethod
+    def _counts(passage: Passage, counted: set[str]) -> bool:
+        """Is there a figure next to what is counted, or a list of names one can count?"""
+        text = strip_footnote_markers(passage.text)
+        if _ENUMERATION.search(text):
+            return True
+        tokens = words(_YEARS.sub(" ", text))
+        numbers = [i for i, w in enumerate(tokens) if w[0].isdigit() or _HAS_COUNT.fullmatch(w)]
+        nouns = [i for i, w in enumerate(tokens) if stem(w) in counted]
+        return any(abs(i - j) <= 6 for i in numbers for j in nouns)
 
     def _footnote_question(self, question: str) -> Draft | None:
         """Questions about footnote N are answered from the document's structure: the

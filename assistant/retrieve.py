@@ -203,8 +203,9 @@ class Retriever:
             if t.kind == "number":
                 continue
             if t.in_document:
-                expanded.append(t.stem)
-            expanded.extend(st for st, _ in t.synonyms)
+                expanded.append(t.stem)  # a word the document uses is searched as itself
+            else:
+                expanded.extend(st for st, _ in t.synonyms)
         hits = self.index.search(question, k=k, mode=mode, vector=qvec, terms=expanded)
         coverage = {h.passage.id: self.coverage(terms, h.passage) for h in hits}
         return Retrieval(
