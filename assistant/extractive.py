@@ -16,8 +16,8 @@ from assistant.retrieve import Retrieval, numbers_in
 from assistant.types import Draft, DraftClaim
 from index.document import Document, Passage
 from index.sentences import strip_footnote_markers
-from index.text import STOPWORDS, stem, words
 from index.store import Hit
+from index.text import STOPWORDS, stem, words
 
 #: Decision thresholds, tuned on tests/data/questions.jsonl and checked on the held-out set.
 MIN_COVERAGE = 0.2

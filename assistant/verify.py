@@ -141,7 +141,7 @@ _NUMBER_WORDS = {
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
     "thirty": "30", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
     "dozen": "12", "single": "1", "once": "1", "twice": "2", "hundreds": "100s",
-    "thousands": "1000s", "millions": "1000000s", "dozens": "12s",
+    "thousands": "1000s", "millions": "1000000s", "dozens": "12s", "half": "0.5",
 }  # fmt: skip
 #: Units that change a number's meaning: "two-week" is not "two-month".
 _UNITS = frozenset(
@@ -152,8 +152,8 @@ _NEGATIONS = frozenset("not no never none zero without nor neither nobody nothin
 #: Quantifiers the evidence may word differently.
 _QUANTIFIER_EQUIVALENTS = {
     "always": {"invariably", "constantly", "always"},
-    "all": {"all", "every", "each", "any"},
-    "every": {"all", "every", "each", "any"},
+    "all": {"all", "every", "each"},
+    "every": {"all", "every", "each"},
     "each": {"all", "every", "each"},
     "only": {"only", "solely", "sole", "exclusively"},
 }
@@ -166,14 +166,18 @@ _CLAIM_STOP = STOPWORDS | FRAMING | {
     "also", "therefore", "thus", "however", "instead", "rather", "fact", "well", "even",
     "readers", "reader", "comment", "comments", "commenter", "commenters", "one", "ones", "way",
     "part", "whether", "among", "piece", "described", "suggestion", "notes", "note",
-    "title", "reads", "read", "dated", "heading", "section", "photo", "alt", "caption",
-    "words", "quote", "quotes",
+    "title", "reads", "read", "dated", "heading", "headings", "headed", "section", "sections",
+    "photo", "alt", "caption", "image", "picture", "shows", "words", "quote", "quotes",
+    "carries", "gives", "uses", "name", "full", "abbreviation", "followed",
 }  # fmt: skip
 
 
 def _numbers(text: str) -> set[str]:
     found = numbers_in(text)
-    for w in words(text):
+    tokens = words(text)
+    for i, w in enumerate(tokens):
+        if w == "one" and tokens[i + 1 : i + 2] == ["of"]:
+            continue  # "one of the headings" names no figure
         if w in _NUMBER_WORDS:
             found.add(_NUMBER_WORDS[w])
     return found
@@ -207,7 +211,7 @@ def _misbound_numbers(claim: str, evidence: str) -> str:
             continue
         spots = [j for j, t in enumerate(e) if t == tok]
         if spots and not any(
-            stem(nxt) in {stem(w) for w in e[max(0, j - 3) : j + 5]} for j in spots
+            stem(nxt) in {stem(w) for w in e[max(0, j - 3) : j + 7]} for j in spots
         ):
             return f"{tok[1:]} {nxt}"
     return ""
@@ -287,6 +291,7 @@ def _acronyms(text: str) -> set[str]:
     return out
 
 
+_FOOTNOTE_MENTION = re.compile(r"\bfootnotes?\b|\[\d{1,3}\]|\bsources? cited\b", re.I)
 _ANAPHORA = re.compile(
     r"^(?:This|These|That|Those|It|Its|They|Their|He|His|She|Her|Such|The name|The latter|"
     r"The former)\b"
@@ -407,6 +412,10 @@ class ClaimChecker:
         ]
         uncovered = [w for w in content if stem(w) not in e_stems]
         strict = [w for w in uncovered if w in _UNITS]
+        if _FOOTNOTE_MENTION.search(claim):
+            # What a footnote's source says is beyond a document that does not include it:
+            # a statement about a footnote gets no paraphrase slack.
+            strict += uncovered
         if uncovered and self.similarity is not None:
             sims = self.similarity(claim_body, ev_body, uncovered)
             uncovered = [

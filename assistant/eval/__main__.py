@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m assistant.eval", description=__doc__)
     ap.add_argument("--questions", type=Path, default=DATA / "questions.jsonl")
     ap.add_argument("--pairs", type=Path, default=DATA / "claim_pairs.jsonl")
+    ap.add_argument("--pairs-heldout", type=Path, default=DATA / "claim_pairs_heldout.jsonl")
     ap.add_argument("--out", type=Path, required=True, help="folder for the outputs")
     ap.add_argument("--backend", choices=["extractive", "openai"], default="extractive")
     ap.add_argument("--document", type=Path, default=None)
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         systems.append(run_system(NaiveBaseline.name, naive.ask, full, items, args.k, progress))
     pairs = load_jsonl(args.pairs) if args.pairs.exists() else []
     claims = claim_support_metrics(full, pairs) if pairs else None
+    held = load_jsonl(args.pairs_heldout) if args.pairs_heldout.exists() else []
+    claims_heldout = claim_support_metrics(full, held) if held else None
 
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "results.jsonl").open("w", encoding="utf-8") as fh:
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "k": args.k,
         "systems": [{k: v for k, v in s.items() if k != "rows"} for s in systems],
         "claim_support": claims,
+        "claim_support_heldout": claims_heldout,
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     write_report(args.out / "report.md", summary, systems)
@@ -68,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for s in summary["systems"][1:]:
         print(f"{s['system']}: pass {s['pass_rate']:.1%}")
-    if claims:
-        print(f"claim support: precision {claims['precision']:.3f} recall {claims['recall']:.3f}")
+    for label, c in (("claim support", claims), ("claim support (held-out)", claims_heldout)):
+        if c:
+            print(f"{label}: precision {c['precision']:.3f} recall {c['recall']:.3f}")
     print(f"wrote {args.out}/report.md")
     return 0
 

@@ -43,16 +43,15 @@ def write_report(path: Path, summary: dict, systems: list[dict]) -> None:
     for c in cats:
         vals = [s["pass_rate_by_category"].get(c, 0.0) for s in summary["systems"]]
         lines.append(f"| {c} | " + " | ".join(f"{v:.0%}" for v in vals) + " |")
-    claims = summary.get("claim_support")
-    if claims:
-        lines += [
-            "",
-            "## Claim verification on labelled pairs",
-            "",
-            f"{claims['pairs']} pairs: precision {claims['precision']:.3f}, recall "
-            f"{claims['recall']:.3f} (tp {claims['tp']}, fp {claims['fp']}, fn {claims['fn']}, "
-            f"tn {claims['tn']}).",
-        ]
+    lines += ["", "## Claim verification on labelled pairs", ""]
+    for label, key in (("development", "claim_support"), ("held-out", "claim_support_heldout")):
+        claims = summary.get(key)
+        if claims:
+            lines.append(
+                f"- {label}: {claims['pairs']} pairs, precision {claims['precision']:.3f}, recall "
+                f"{claims['recall']:.3f} (tp {claims['tp']}, fp {claims['fp']}, "
+                f"fn {claims['fn']}, tn {claims['tn']})"
+            )
     failures = [r for r in systems[0]["rows"] if not r["passed"]]
     lines += ["", f"## Failures of {head['system']} ({len(failures)})", ""]
     for r in failures:

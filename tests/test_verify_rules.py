@@ -1,0 +1,56 @@
+"""The claim checker's finer rules, each with the case it must reject and one it must keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import Assistant
+from assistant.types import Draft, DraftClaim
+
+KALETAEV = (
+    "According to the Kazakh Minister of Social Development Darkhan Kaletaev, he is aware of 53 "
+    "international organisations, 30 foreign government organisations, and 77 foreign NGOs "
+    "operating in his country – with 70% of the funding for these bodies flowing in from the USA.[3]"
+)
+NAME = (
+    "The name designates ultra-reactionary regime change operations usually directed against the "
+    "former Soviet Republics, but they have also been used in Asia, Africa and Latin America."
+)
+WARNING = (
+    "the US Embassy was already warning about mass “protests” in Kazakhstan on December 16, 2021"
+)
+RIOTS = "Government buildings were stormed and assaulted in several cities"
+
+
+@pytest.mark.parametrize(
+    ("claim", "evidence", "supported"),
+    [
+        # a figure must count what the claim says it counts
+        ("Kaletaev knows of 77 foreign NGOs in his country.", KALETAEV, True),
+        ("Kaletaev knows of 77 international organisations in his country.", KALETAEV, False),
+        # a year is a date, not a count
+        ("The embassy warned of protests on December 16, 2021 already.", WARNING, True),
+        # "not only X" asserts X; it does not overreach
+        ("The article says they were used in Asia, not only against Soviet Republics.", NAME, True),
+        # what a footnote's source says is beyond the document
+        ("Footnote [9] links to a police report on the storming.", RIOTS, False),
+    ],
+)
+def test_rule(bot: Assistant, claim: str, evidence: str, supported: bool) -> None:
+    draft = Draft("answered", [DraftClaim(claim, [evidence])], backend="scripted")
+    answer = bot.verifier.verify(draft, "?")
+    assert answer.claims[0].supported is supported, answer.claims[0].reason
+
+
+def test_the_sentence_before_backs_an_anaphor(bot: Assistant) -> None:
+    """'The name designates…' is about colour revolutions, named in the sentence before."""
+    claim = (
+        "The author says colour revolutions are usually directed against former Soviet Republics."
+    )
+    quote = (
+        "The name designates ultra-reactionary regime change operations usually directed against"
+    )
+    draft = Draft("answered", [DraftClaim(claim, [quote])], backend="scripted")
+    assert bot.verifier.verify(draft, "?").claims[0].supported
+    bare = bot.verifier.checker.check(claim, [quote])  # without the document's context
+    assert not bare.supported
