@@ -10,7 +10,8 @@ from assistant.types import Draft, DraftClaim
 KALETAEV = (
     "According to the Kazakh Minister of Social Development Darkhan Kaletaev, he is aware of 53 "
     "international organisations, 30 foreign government organisations, and 77 foreign NGOs "
-    "operating in his country – with 70% of the funding for these bodies flowing in from the USA.[3]"
+    "operating in his country – with 70% of the funding for these bodies flowing in from the "
+    "USA.[3]"
 )
 NAME = (
     "The name designates ultra-reactionary regime change operations usually directed against the "
