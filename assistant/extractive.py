@@ -26,6 +26,7 @@ DENSE_ALONE = 0.55
 MAX_UNMATCHED = 0.6
 MAX_QUOTES = 3
 RUNNER_UP = 0.75
+RUNNER_UP_MULTI = 0.55
 RUNNER_UP_COVERAGE = 0.15
 TYPED_MIN = 0.6
 
@@ -38,6 +39,11 @@ _ASKS_NUMBER = re.compile(
 _ASKS_COUNT = re.compile(
     r"\b(how (?:many|much)|what (?:number|percentage|share|proportion|amount|sum|figure|fraction)"
     r"|how (?:large|big) (?:a |is |was |were )?(?:the )?(?:number|sum|share|amount))\b",
+    re.I,
+)
+_MULTI_PART = re.compile(
+    r"(?:,|\band\b|;)\s*(?:and\s+)?(?:which|what|how|who|whom|when|where|why|does|did|is|are)\b"
+    r"|\?.+\?",
     re.I,
 )
 _ENUMERATION = re.compile(r"(?:[A-Z][\w-]+,\s+){2,}[A-Z][\w-]+,?\s+and\s+[A-Z]")
@@ -250,11 +256,15 @@ class ExtractiveAnswerer:
         return Draft("answered", claims, self.name, lead=lead)
 
     def _select(self, retrieval: Retrieval, scored: list[Scored]) -> list[Passage]:
+        """The best passage, plus runners-up that cover asked-for terms it lacks; a question
+        in several parts ("which X, and which Y?") looks further down the list."""
         best = scored[0]
         chosen = [best.hit.passage]
         covered = self._covered(retrieval, best.hit.passage)
+        several = len(_MULTI_PART.findall(retrieval.question)) > 0
+        floor = (RUNNER_UP_MULTI if several else RUNNER_UP) * best.score
         for cand in scored[1:]:
-            if len(chosen) >= MAX_QUOTES or cand.score < RUNNER_UP * best.score:
+            if len(chosen) >= MAX_QUOTES or cand.score < floor:
                 break
             new = self._covered(retrieval, cand.hit.passage) - covered
             if new and cand.coverage >= RUNNER_UP_COVERAGE:

@@ -122,6 +122,7 @@ class Retriever:
         self._squashed = re.sub(r"[^a-z0-9]", "", fold(self.document.text).lower())
         vocab = index.vocabulary
         self._vocab_words = vocab.words if vocab else []
+        self._word_vectors: dict[str, np.ndarray] = {}
 
     def idf(self, stem_: str) -> float:
         return math.log((self._n + 1) / (self._df.get(stem_, 0) + 0.5))
@@ -185,10 +186,17 @@ class Retriever:
     def retrieve(self, question: str, k: int = 8, mode: str = "hybrid") -> Retrieval:
         terms, pending = self.analyse(question)
         need_dense = mode in {"hybrid", "dense"}
-        batch = ([question] if need_dense else []) + pending
+        # One model call per question: the question plus any word not seen before.
+        fresh = [w for w in dict.fromkeys(pending) if w not in self._word_vectors]
+        batch = ([question] if need_dense else []) + fresh
         vectors = self.index.embedder.encode(batch) if batch else np.zeros((0, 384))
         qvec = vectors[0] if need_dense else None
-        word_vecs = vectors[1:] if need_dense else vectors
+        if len(self._word_vectors) > 50_000:
+            self._word_vectors.clear()
+        self._word_vectors.update(zip(fresh, vectors[1:] if need_dense else vectors, strict=True))
+        word_vecs = (
+            np.stack([self._word_vectors[w] for w in pending]) if pending else np.zeros((0, 384))
+        )
         vocab = self.index.vocabulary
         if pending and vocab is not None:
             by_word = {t.word: t for t in terms}
