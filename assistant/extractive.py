@@ -47,6 +47,22 @@ _MULTI_PART = re.compile(
     re.I,
 )
 _ENUMERATION = re.compile(r"(?:[A-Z][\w-]+,\s+){2,}[A-Z][\w-]+,?\s+and\s+[A-Z]")
+_COLLECTIVES = {
+    stem(w)
+    for w in "countries nations states members cities towns regions organisations organizations "
+    "groups parties republics allies".split()
+}
+# "What is the capital of Kyrgyzstan?": both sides of the relation must meet in one passage.
+_RELATION = re.compile(
+    r"\b(?i:what (?:is|was|are|were) the )([a-z][\w-]*) of ((?:the )?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)"
+)
+# A sentence that opens by pointing back ("Yet this was…", "On the contrary, this…") needs
+# the sentence before it; an expletive "it is clear that…" points nowhere.
+_LEANS_BACK = re.compile(
+    r"^(?:\W*\w+\W+){0,5}?(?:this|that|these|those|they|such|it(?!\s+(?:is|was)\s+\w+\s+"
+    r"(?:that|to)\b))\b",
+    re.I,
+)
 _HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
 _YEARS = re.compile(r"\b(?:1[6-9]|20)\d\d\b")
 _ASKS_DATE = re.compile(
@@ -63,6 +79,7 @@ _HAS_COUNT = re.compile(
 _HAS_DATE = re.compile(
     r"\b(?:1[6-9]\d\d|20\d\d)\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b|\b(?:January|February|March|"
     r"April|May|June|July|August|September|October|November|December)\b|\b(?:ago|yesterday|today)\b"
+    r"|\b(?:spring|summer|autumn|winter)\b"
 )
 _HAS_DURATION = re.compile(
     rf"(?:\d+|\b(?:{_NUMBER_WORDS}))[\s-]*(?:second|minute|hour|day|week|month|year|decade)s?\b"
@@ -175,6 +192,8 @@ class ExtractiveAnswerer:
             return Draft("not_in_document", [], self.name, lead=why)
         best = scored[0]
         ok, why = self.answerable(retrieval, best)
+        if ok:
+            ok, why = self._relation_met(retrieval, scored)
         if not ok:
             return Draft("not_in_document", [], self.name, lead=why)
         chosen = self._select(retrieval, scored)
@@ -207,6 +226,20 @@ class ExtractiveAnswerer:
                 return typed, ""
         return scored, ""
 
+    def _relation_met(self, retrieval: Retrieval, scored: list[Scored]) -> tuple[bool, str]:
+        """For "what is the X of Y", some close passage must speak of X and Y together."""
+        m = _RELATION.search(retrieval.question)
+        if not m:
+            return True, ""
+        relation, owner = stem(m.group(1)), [stem(w) for w in words(m.group(2)) if w != "the"]
+        wanted = [t for t in retrieval.terms if t.stem == relation or t.stem in owner]
+        if len(wanted) < 2:
+            return True, ""
+        for s in scored[:5]:
+            if all(retrieval.covers(t, s.hit.passage) for t in wanted):
+                return True, ""
+        return False, f"The document never gives the {m.group(1)} of {m.group(2)}."
+
     @staticmethod
     def _counted(retrieval: Retrieval) -> set[str]:
         """Stems (and close synonyms) of what a "how many X" question counts."""
@@ -223,8 +256,8 @@ class ExtractiveAnswerer:
     def _counts(passage: Passage, counted: set[str]) -> bool:
         """Is there a figure next to what is counted, or a list of names one can count?"""
         text = strip_footnote_markers(passage.text)
-        if _ENUMERATION.search(text):
-            return True
+        if _ENUMERATION.search(text) and counted & _COLLECTIVES:
+            return True  # "how many countries…" is answered by a list of countries
         tokens = words(_YEARS.sub(" ", text))
         numbers = [i for i, w in enumerate(tokens) if w[0].isdigit() or _HAS_COUNT.fullmatch(w)]
         nouns = [i for i, w in enumerate(tokens) if stem(w) in counted]
@@ -284,6 +317,10 @@ class ExtractiveAnswerer:
             ev = self.evidence.get(p.id)
             if ev and ev.status == "quoted" and p.index > 0:
                 prev = sentences[p.index - 1]
+                if prev.block_index == p.block_index:
+                    out.append(prev)
+            if p.index > 0 and _LEANS_BACK.match(p.text) and p.section == "body":
+                prev = sentences[p.index - 1]  # "this", "they"... need what they refer to
                 if prev.block_index == p.block_index:
                     out.append(prev)
             if p.index + 1 < len(sentences):

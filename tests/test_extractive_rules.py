@@ -1,0 +1,60 @@
+"""The offline answerer's question-type rules, on a small article written for the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import Assistant
+
+ARTICLE = """Harbour town keeps its ferry
+
+Riverton, Norway, Denmark and Sweden sent observers to the harbour vote.
+
+The harbour board counted 412 votes for the ferry and 96 against it. This surprised the mayor,
+who had expected a close result.
+
+The ferry has carried passengers since 1952. It makes the crossing in forty minutes.
+
+The old lighthouse was painted white in the spring. Tourists climbed it all summer.
+"""
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    root = tmp_path_factory.mktemp("harbour")
+    path = root / "harbour.txt"
+    path.write_text(ARTICLE, encoding="utf-8")
+    return Assistant(document=path, backend="extractive", cache_dir=root / "cache")
+
+
+def _quoted(answer) -> str:
+    return " ".join(q.text for q in answer.quotes)
+
+
+def test_a_count_must_count_what_is_asked(harbour: Assistant) -> None:
+    yes = harbour.ask("How many votes were cast for the ferry?")
+    assert yes.status == "answered" and "412 votes" in _quoted(yes)
+    no = harbour.ask("How many tourists climbed the lighthouse?")
+    assert no.status == "not_in_document"
+
+
+def test_a_list_answers_how_many_countries(harbour: Assistant) -> None:
+    a = harbour.ask("How many countries sent observers?")
+    assert a.status == "answered" and "Norway, Denmark and Sweden" in _quoted(a)
+
+
+def test_a_date_question_needs_a_date(harbour: Assistant) -> None:
+    assert "1952" in _quoted(harbour.ask("Since what year has the ferry carried passengers?"))
+    assert "in the spring" in _quoted(harbour.ask("When was the lighthouse painted?"))
+    assert harbour.ask("On what date was the harbour vote held?").status == "not_in_document"
+
+
+def test_a_relation_needs_both_sides_in_one_passage(harbour: Assistant) -> None:
+    a = harbour.ask("What is the colour of Riverton?")
+    assert a.status == "not_in_document"
+
+
+def test_a_sentence_pointing_back_brings_its_antecedent(harbour: Assistant) -> None:
+    a = harbour.ask("What surprised the mayor?")
+    assert a.status == "answered"
+    assert "412 votes" in _quoted(a) and "This surprised the mayor" in _quoted(a)
