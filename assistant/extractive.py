@@ -52,9 +52,10 @@ _COLLECTIVES = {
     for w in "countries nations states members cities towns regions organisations organizations "
     "groups parties republics allies".split()
 }
-# "What is the capital of Kyrgyzstan?": both sides of the relation must meet in one passage.
+# "What is the capital of Ruritania?": both sides of the relation must meet in one passage.
 _RELATION = re.compile(
-    r"\b(?i:what (?:is|was|are|were) the )([a-z][\w-]*) of ((?:the )?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)"
+    r"\b(?i:what (?:is|was|are|were) the )([a-z][\w-]*) of "
+    r"((?:the )?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)"
 )
 # A sentence that opens by pointing back ("Yet this was…", "On the contrary, this…") needs
 # the sentence before it; an expletive "it is clear that…" points nowhere.
