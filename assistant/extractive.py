@@ -19,11 +19,11 @@ from index.sentences import strip_footnote_markers
 from index.store import Hit
 from index.text import STOPWORDS, stem, words
 
-#: Decision thresholds, tuned on tests/data/questions.jsonl and checked on the held-out set.
-MIN_COVERAGE = 0.2
-MIN_DENSE = 0.4
-DENSE_ALONE = 0.55
-MAX_UNMATCHED = 0.6
+#: Decision thresholds, calibrated on tests/data/questions_train.jsonl (a set kept apart
+#: from the evaluation sets); the "unmatched share" rule they replaced hurt there.
+MIN_COVERAGE = 0.1
+MIN_DENSE = 0.35
+DENSE_ALONE = 0.6
 MAX_QUOTES = 3
 RUNNER_UP = 0.75
 RUNNER_UP_MULTI = 0.55
@@ -162,18 +162,15 @@ class ExtractiveAnswerer:
         return scored
 
     def answerable(self, retrieval: Retrieval, best: Scored) -> tuple[bool, str]:
-        """Abstain on a name the document lacks, on a question whose words the document
-        mostly lacks, or when no passage is close in either wording or meaning."""
-        if retrieval.missing_entities:
-            names = ", ".join(t.word for t in retrieval.missing_entities)
+        """Abstain on a name the document lacks, or when no passage is close in either
+        wording or meaning."""
+        missing = retrieval.missing_entities
+        only_years = all(t.kind == "number" for t in missing)
+        if missing and not (only_years and self._dated_match(retrieval, best)):
+            names = ", ".join(t.word for t in missing)
             return False, f"The document never mentions {names}."
         if not retrieval.terms:
             return best.hit.dense >= DENSE_ALONE, "The question has no content the document covers."
-        if retrieval.unmatched_share >= MAX_UNMATCHED and best.hit.dense < DENSE_ALONE:
-            missing = [t.word for t in retrieval.terms if t.best_match < 0.5]
-            return False, "The document has nothing on " + ", ".join(
-                f"“{w}”" for w in missing
-            ) + "."
         if best.coverage < MIN_COVERAGE and best.hit.dense < MIN_DENSE:
             return False, "No passage of the document answers this."
         return True, ""
@@ -226,6 +223,12 @@ class ExtractiveAnswerer:
                     return [], f"The passages that match your question give no {what} for it."
                 return typed, ""
         return scored, ""
+
+    @staticmethod
+    def _dated_match(retrieval: Retrieval, best: Scored) -> bool:
+        """A wrong year in a question the document otherwise answers, with a year of its own
+        ("Why did X start in 2005?" when it says 1995), is a premise to correct."""
+        return best.coverage >= 0.5 and bool(_YEARS.search(best.hit.passage.text))
 
     def _relation_met(self, retrieval: Retrieval, scored: list[Scored]) -> tuple[bool, str]:
         """For "what is the X of Y", some close passage must speak of X and Y together."""

@@ -38,6 +38,7 @@ FRAMING = frozenset(
     footnotes""".split()
 )
 # "16 000", "16,000" and "3.5" are one number each; "December 16, 2021" holds two.
+_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 _NUMBER = re.compile(r"\d{1,3}(?:[,\u00a0 ]\d{3})+(?!\d|,\d)(?:\.\d+)?|\d+(?:\.\d+)?")
 
 
@@ -91,15 +92,15 @@ class Retrieval:
 
     @property
     def missing_entities(self) -> list[Term]:
-        return [t for t in self.terms if t.kind == "entity" and not t.in_document]
-
-    @property
-    def unmatched_share(self) -> float:
-        """Share of the question's weight the document has no word for at all."""
-        total = sum(t.idf for t in self.terms)
-        if not total:
-            return 0.0
-        return sum(t.idf * (1 - t.best_match) for t in self.terms) / total
+        """Names, and years, the document never mentions: a question about the 2020 election
+        is not answered by a passage about the 2016 one.  (Other figures are premises to
+        correct: "were 200 police injured?" gets the document's own figure.)"""
+        return [
+            t
+            for t in self.terms
+            if not t.in_document
+            and (t.kind == "entity" or (t.kind == "number" and _YEAR.fullmatch(t.word)))
+        ]
 
 
 class Retriever:
@@ -156,7 +157,14 @@ class Retriever:
             if key and key not in seen:
                 seen.add(key)
                 terms.append(
-                    Term(m.group(0), key, "number", self.idf(key), key in self._doc_numbers)
+                    # "1990s" keeps its "s": a decade, not a year
+                    Term(
+                        m.group(0) + folded[m.end() : m.end() + 1].rstrip().rstrip(".,;:?!'\")"),
+                        key,
+                        "number",
+                        self.idf(key),
+                        key in self._doc_numbers,
+                    )
                 )
         folded = _NUMBER.sub(" ", folded)
         surface = {w.lower(): w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", folded)}
