@@ -64,7 +64,7 @@ _LEANS_BACK = re.compile(
     r"(?:that|to)\b))\b",
     re.I,
 )
-_HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
+_HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.I)
 _YEARS = re.compile(r"\b(?:1[6-9]|20)\d\d\b")
 _ASKS_DATE = re.compile(
     r"^(?:when)\b|\b(?:what|which) (?:year|date|day|month)\b|\bon what date\b|\bsince when\b", re.I

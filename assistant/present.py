@@ -127,14 +127,19 @@ def to_terminal(answer: Answer) -> str:
 
 
 def to_markdown(answer: Answer) -> str:
-    """Chat rendering: answer text, then each quote as a block quote with section and footnotes."""
+    """Chat rendering: answer text, then each quote as a block quote with section, footnotes
+    and offsets.  A quote the answer already shows word for word is not shown twice."""
     body = answer.text.replace("[unsupported]", "**[unsupported]**")
     out = [body]
     if answer.quotes:
         out.append("")
         for i, q in enumerate(answer.quotes, start=1):
             fn = f" · footnote {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
-            quoted = q.text.replace("\n", " ")
-            out.append(f"> **[{i}]** {quoted}\n>\n> — *{SECTION_NAMES[q.section]}*{fn}\n")
+            where = f"*{SECTION_NAMES[q.section]}*{fn} · characters {q.start}–{q.end}"
+            if q.text in answer.text:
+                out.append(f"> **[{i}]** {where}\n")
+            else:
+                quoted = q.text.replace("\n", " ")
+                out.append(f"> **[{i}]** {quoted}\n>\n> — {where}\n")
     out.append(f"<sub>{answer.status} · {answer.backend}</sub>")
     return "\n".join(out)
