@@ -58,8 +58,8 @@ _RELATION = re.compile(
     r"((?:the )?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*)"
 )
 # A sentence that opens by pointing back ("Yet this was…", "On the contrary, this…") needs
-# (not "that": mostly a conjunction)
-# the sentence before it; an expletive "it is clear that…" points nowhere.
+# the sentence before it; an expletive "it is clear that…" points nowhere, and "that" is
+# mostly a conjunction.
 _LEANS_BACK = re.compile(
     r"^(?:\W*\w+\W+){0,5}?(?:this|these|those|they|such|it(?!\s+(?:is|was)\s+\w+\s+"
     r"(?:that|to)\b))\b",
