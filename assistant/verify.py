@@ -197,6 +197,13 @@ def _is_number_token(tok: str) -> bool:
     return tok.startswith("n") and tok[1:2].isdigit()
 
 
+def _clause_window(tokens: list[str], j: int) -> list[str]:
+    """Words near position j, not crossing a clause break (comma, dash, full stop)."""
+    after = itertools.takewhile(lambda w: w != "zzbreak", tokens[j + 1 : j + 7])
+    before = itertools.takewhile(lambda w: w != "zzbreak", reversed(tokens[max(0, j - 3) : j]))
+    return [*after, *before]
+
+
 def _misbound_numbers(claim: str, evidence: str) -> str:
     """'77 international organisations' against '53 international organisations ... 77 foreign
     NGOs': the number exists, but counts something else.  The first content word after a
@@ -210,9 +217,7 @@ def _misbound_numbers(claim: str, evidence: str) -> str:
         if nxt is None or nxt in _UNITS or stem(nxt) in {"percent", "cent"}:
             continue
         spots = [j for j, t in enumerate(e) if t == tok]
-        if spots and not any(
-            stem(nxt) in {stem(w) for w in e[max(0, j - 3) : j + 7]} for j in spots
-        ):
+        if spots and not any(stem(nxt) in {stem(w) for w in _clause_window(e, j)} for j in spots):
             return f"{tok[1:]} {nxt}"
     return ""
 
@@ -234,6 +239,41 @@ def _negated_stems(tokens: list[str]) -> set[str]:
                 out.add(stem(nxt))
                 break
     return out
+
+
+#: Opposites that embeddings rate as near-synonyms; a claim using one against evidence
+#: using the other says the reverse.
+_ANTONYMS = [
+    ("support", "oppos"), ("support", "condemn"), ("accept", "reject"), ("acknowledg", "reject"),
+    ("acknowledg", "deni"), ("admit", "deni"), ("confirm", "deni"), ("right", "wrong"),
+    ("justifi", "wrong"), ("valid", "wrong"), ("true", "fals"), ("increas", "decreas"),
+    ("rise", "fall"), ("rais", "lower"), ("win", "lose"), ("won", "lost"), ("agre", "disagre"),
+    ("legal", "illeg"), ("success", "failur"), ("befor", "after"), ("earli", "late"),
+    ("more", "less"), ("most", "least"), ("higher", "lower"), ("larg", "small"),
+    ("alli", "enemi"), ("peac", "violent"), ("allow", "forbid"), ("allow", "ban"),
+]  # fmt: skip
+_NEG_PREFIX = re.compile(r"^(?:un|im|in|il|ir|dis|non)(?=[a-z]{4,})")
+
+
+def _opposites(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
+    """Words of the claim whose opposite, and not they, stands in the evidence:
+    "implausible" against "plausible", "supports" against "opposes"."""
+    c = {stem(w) for w in claim_tokens}
+    e = {stem(w) for w in ev_tokens}
+    found = set()
+    for a, b in _ANTONYMS:
+        for x, y in ((a, b), (b, a)):
+            if x in c and y in e and x not in e and y not in c:
+                found.add(x)
+    for w in claim_tokens:
+        m = _NEG_PREFIX.match(w)
+        if m and stem(w) not in e and stem(w[m.end() :]) in e:
+            found.add(w)
+    for w in ev_tokens:
+        m = _NEG_PREFIX.match(w)
+        if m and stem(w) not in c and stem(w[m.end() :]) in c:
+            found.add(w[m.end() :])
+    return found
 
 
 def _same_stem(a: str, b: str) -> bool:
@@ -387,6 +427,9 @@ class ClaimChecker:
         flipped = _polarity_flips(c_tokens, e_tokens)
         if not any(t in _NEGATIONS for t in e_tokens):
             flipped |= _negated_stems(c_tokens)
+        # Opposites are judged on the quotes alone: their wider sentence may use the word
+        # in another sense ("no political support…" beside "we condemn…").
+        flipped |= _opposites(c_tokens, _negation_tokens(" ".join(evidence)))
         if flipped:
             return Verdict(
                 False, f"polarity differs from the evidence ({', '.join(sorted(flipped))})"

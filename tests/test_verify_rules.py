@@ -21,6 +21,11 @@ WARNING = (
     "the US Embassy was already warning about mass “protests” in Kazakhstan on December 16, 2021"
 )
 RIOTS = "Government buildings were stormed and assaulted in several cities"
+CONDEMN = (
+    "we condemn and oppose ultra-violent regime change operations which are squarely aimed at "
+    "the Russian Federation"
+)
+PLAUSIBLE = "Plausible claims say that NEXTA is explicitly instigating violence in Kazakhstan"
 
 
 @pytest.mark.parametrize(
@@ -29,6 +34,12 @@ RIOTS = "Government buildings were stormed and assaulted in several cities"
         # a figure must count what the claim says it counts
         ("Kaletaev knows of 77 foreign NGOs in his country.", KALETAEV, True),
         ("Kaletaev knows of 77 international organisations in his country.", KALETAEV, False),
+        # ...and not across a comma: "53 international organisations, 30 foreign…"
+        ("Kaletaev knows of 53 foreign NGOs in his country.", KALETAEV, False),
+        # opposites that embeddings call similar
+        ("The author supports ultra-violent regime change operations.", CONDEMN, False),
+        ("The author condemns ultra-violent regime change operations.", CONDEMN, True),
+        ("The article calls the claims about NEXTA implausible.", PLAUSIBLE, False),
         # a year is a date, not a count
         ("The embassy warned of protests on December 16, 2021 already.", WARNING, True),
         # "not only X" asserts X; it does not overreach
