@@ -34,11 +34,6 @@ RUNNER_UP_MULTI = 0.55
 RUNNER_UP_COVERAGE = 0.15
 TYPED_MIN = 0.6
 
-_ASKS_NUMBER = re.compile(
-    r"\b(how (?:many|much|long|big|large)|what (?:number|percentage|share|proportion|amount|sum|"
-    r"figure|year|date)|when|which (?:year|date|day))\b",
-    re.I,
-)
 # What kind of answer the question asks for, and how to see it in a passage.
 _ASKS_COUNT = re.compile(
     r"\b(how (?:many|much)|what (?:number|percentage|share|proportion|amount|sum|figure|fraction)"
@@ -156,7 +151,7 @@ class ExtractiveAnswerer:
 
     def score(self, retrieval: Retrieval) -> list[Scored]:
         question = retrieval.question
-        asks_number = bool(_ASKS_NUMBER.search(question))
+        asks_number = any(rx.search(question) for rx in (_ASKS_COUNT, _ASKS_DURATION, _ASKS_DATE))
         hinted = {sec for sec, rx in _SECTION_HINTS.items() if rx.search(question)}
         scored = []
         for hit in retrieval.hits:

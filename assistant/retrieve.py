@@ -62,12 +62,6 @@ class Term:
     in_document: bool
     synonyms: list[tuple[str, float]] = field(default_factory=list)  # (document stem, cosine)
 
-    @property
-    def best_match(self) -> float:
-        if self.in_document:
-            return 1.0
-        return max((s for _, s in self.synonyms), default=0.0)
-
 
 @dataclass
 class Retrieval:
@@ -250,6 +244,3 @@ class Retriever:
             else:
                 got += t.idf * max((sim for st, sim in t.synonyms if st in stems), default=0.0)
         return got / total
-
-    def passage_stems(self, passage: Passage) -> set[str]:
-        return self._stems[passage.id]
