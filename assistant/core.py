@@ -148,6 +148,25 @@ class Assistant:
 
     # -- API -------------------------------------------------------------------------------
 
+    def with_document(self, document: str | Path) -> Assistant:
+        """A new assistant for another document with this one's backend settings; the
+        embedding model is shared (one per process), the index is the new document's own."""
+        return Assistant(
+            document,
+            backend=self.backend_name,
+            cache_dir=self._cache_dir,
+            retrieval=self.retrieval_mode,
+            k=self.k,
+            **self._llm_options,
+        )
+
+    @property
+    def backend_label(self) -> str:
+        """What the page shows as the backend in use."""
+        if self.backend_name == "openai":
+            return f"OpenAI-compatible model {self.llm.model}"
+        return "offline (extractive, no language model)"
+
     def audit(self) -> list[dict]:
         """Evidence status of every sentence: cited, uncited, hedged or quoted."""
         return [e.to_dict() for e in self.evidence.values()]

@@ -1,31 +1,44 @@
 """Chat web page: a thin Gradio layer over ``Assistant.stream``.
 
-Run ``python app.py [--port N] [--document PATH] [--backend extractive|openai]``; it serves
-on 127.0.0.1 only.  The chat streams the model's draft (LLM backends) and then replaces it
-with the verified answer, each quote shown as a block quote with its section and footnotes.
-A typed endpoint ``/ask`` (``gr.api``) returns ``Answer.to_dict()`` for API and MCP clients.
+Run ``python app.py`` or ``assistant serve`` (flags: ``--port``, ``--host``, ``--mcp``,
+``--document``, ``--backend``); it serves on 127.0.0.1 unless told otherwise.  The page has
+the chat on one side and the document on the other: each answer's quotes are numbered links
+that scroll the document to the exact span and highlight it, and a claims map colours every
+sentence by how the document backs it.  A reader can load another document for their own
+session.  The typed endpoint ``/ask`` (``gr.api``) returns ``Answer.to_dict()`` for API and
+MCP clients.  ``build_app`` returns the Blocks, so the page can be mounted elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from index.store import default_cache_dir
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Gradio writes uploads under its temp dir, read once at import: keep them in our data folder.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "uploads"))
 
 import gradio as gr
 
 from assistant import Answer, Assistant, AssistantError
 from assistant.core import BACKENDS
-from assistant.errors import QuestionError
-from assistant.present import to_markdown
+from assistant.errors import DocumentError, QuestionError
+from assistant.page_html import (
+    answer_html,
+    header_html,
+    render_claims_map,
+    render_document,
+)
 
 log = logging.getLogger("assistant.app")
 
@@ -38,11 +51,8 @@ EXAMPLES = [
 ]
 PLACEHOLDER = "Ask a question about the document…"
 CHECKING = "\n\n*Checking the quotes against the document…*"
-CSS = """
-.gradio-container { max-width: 960px !important; margin: 0 auto !important; }
-.message blockquote { border-left: 3px solid var(--color-accent); margin: 0.6em 0;
-  padding: 0.2em 0.8em; background: var(--background-fill-secondary); }
-"""
+UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm")
+MAX_UPLOAD_BYTES = 5_000_000
 
 # IBM Plex Sans ships with Gradio in regular, semibold and bold: no font requests leave the host.
 THEME = gr.themes.Default(
@@ -50,7 +60,16 @@ THEME = gr.themes.Default(
     font=[gr.themes.LocalFont("IBM Plex Sans", weights=(400, 600, 700)), "system-ui", "sans-serif"],
 )
 _STATUS_FOOTER = re.compile(r"\s*<sub>[^<]*</sub>\s*$")
+_TAGS = re.compile(r"<[^>]+>")
 _bot: Assistant | None = None
+
+
+def _static(name: str) -> str:
+    return resources.files("assistant").joinpath("static", name).read_text(encoding="utf-8")
+
+
+CSS = _static("page.css")
+JS = _static("page.js")
 
 
 def get_bot() -> Assistant:
@@ -93,6 +112,15 @@ def content_text(content: Any) -> str:
     return text if isinstance(text, str) else ""  # tuples are file paths; components too
 
 
+def _plain(html_text: str) -> str:
+    """An answer message as plain text for the follow-up rewriter (tags and entities gone)."""
+    import html
+
+    text = _STATUS_FOOTER.sub("", html_text)
+    text = re.sub(r"</(p|div|blockquote)>|<br\s*/?>", "\n", text)
+    return html.unescape(_TAGS.sub("", text)).strip()
+
+
 def to_history(history: list[Any] | None) -> list[dict]:
     """Gradio's chat history as ``[{"role", "content"}]`` with plain-text contents."""
     turns: list[dict] = []
@@ -105,7 +133,7 @@ def to_history(history: list[Any] | None) -> list[dict]:
             continue
         text = content_text(content).strip()
         if role == "assistant":
-            text = _STATUS_FOOTER.sub("", text)  # drop the "answered · backend" footer
+            text = _plain(text)  # drop markup and the "answered · backend" footer
         if text:
             turns.append({"role": role, "content": text})
     return turns
@@ -117,31 +145,33 @@ def error_message(exc: AssistantError) -> str:
     return f"**Sorry, I could not answer that:** {exc}."
 
 
-# -- the app ------------------------------------------------------------------------------
+# -- answering ----------------------------------------------------------------------------
 
 
-def validate_message(message: Any) -> dict:
-    """Stop a blank message in the page itself, before it becomes an empty chat bubble."""
-    return gr.validate(bool(content_text(message).strip()), "Please type a question first.")
+def stream_reply(bot: Any, message: Any, history: list[Any]) -> Iterator[tuple[str, Answer | None]]:
+    """The chat message as it grows: the model's unverified draft (labelled), then the
+    verified answer.  Errors become messages; nothing raises into the page."""
+    streamed = ""
+    try:
+        for item in bot.stream(content_text(message), to_history(history)):
+            if isinstance(item, Answer):
+                yield answer_html(item), item
+            else:
+                streamed += item
+                yield streamed + CHECKING, None
+    except AssistantError as exc:
+        yield error_message(exc), None
+    except Exception:
+        log.exception("unexpected error while answering")
+        yield "**Sorry, something went wrong on our side.** Please try again.", None
 
 
-def make_chat_fn(bot: Assistant):
-    """The ChatInterface function: streams the draft, then yields the verified answer."""
+def make_chat_fn(bot: Any):
+    """A ChatInterface-style function (message, history) -> the growing reply text."""
 
     def respond(message: Any, history: list[Any]) -> Iterator[str]:
-        streamed = ""
-        try:
-            for item in bot.stream(content_text(message), to_history(history)):
-                if isinstance(item, Answer):
-                    yield to_markdown(item)
-                else:
-                    streamed += item
-                    yield streamed + CHECKING
-        except AssistantError as exc:
-            yield error_message(exc)
-        except Exception:
-            log.exception("unexpected error while answering")
-            yield "**Sorry, something went wrong on our side.** Please try again."
+        for text, _answer in stream_reply(bot, message, history):
+            yield text
 
     return respond
 
@@ -166,62 +196,216 @@ def make_api_fn(bot: Assistant):
     return ask
 
 
+def make_chat_api_fn(bot: Assistant):
+    def chat(question: str, history: list[dict] | None = None) -> dict:
+        """Answer a question in a conversation: follow-ups ("and how many were injured?")
+        are read in the light of the earlier turns, then answered only from the document.
+
+        Args:
+            question: The new question.
+            history: Earlier turns as [{"role": "user" or "assistant", "content": text}].
+
+        Returns:
+            The verified answer as in /ask, plus "standalone_question" (the follow-up as it
+            was understood) and "notices".
+        """
+        try:
+            answer = bot.ask(question, to_history(history))
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+        data = answer.to_dict()
+        data["standalone_question"] = answer.standalone_question
+        data["notices"] = list(answer.notices)
+        return data
+
+    return chat
+
+
+def validate_message(message: Any) -> dict:
+    """Stop a blank message in the page itself, before it becomes an empty chat bubble."""
+    return gr.validate(bool(content_text(message).strip()), "Please type a question first.")
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+def check_upload(path: str | Path | None) -> Path:
+    """Type and size checks before a file is parsed; the loader checks the content."""
+    if not path:
+        raise DocumentError("no file was uploaded")
+    p = Path(path)
+    if p.suffix.lower() not in UPLOAD_TYPES:
+        raise DocumentError(
+            f"{p.name!r} is not a supported type; upload one of {', '.join(UPLOAD_TYPES)}"
+        )
+    size = p.stat().st_size if p.is_file() else 0
+    if size > MAX_UPLOAD_BYTES:
+        raise DocumentError(
+            f"{p.name!r} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB"
+        )
+    return p
+
+
+def document_views(bot: Assistant, *, uploaded: bool = False) -> tuple[str, str, str]:
+    """Header, document view and claims map for ``bot``'s document."""
+    return (
+        header_html(bot.document.title, bot.backend_label, uploaded=uploaded),
+        render_document(bot.document, bot.evidence),
+        render_claims_map(bot.document, bot.evidence),
+    )
+
+
+# -- the page -----------------------------------------------------------------------------
+
+
 def build_app(bot: Assistant | None = None) -> gr.Blocks:
-    """The chat page for ``bot`` (default: the shared assistant), plus the ``/ask`` API."""
-    if bot is None:
-        bot = get_bot()
-    raw_title = bot.document.title or bot.document_path.name
-    title = html.escape(raw_title, quote=False)  # shown as HTML in the page's <h1>
-    description = (
-        "<p style='text-align: center'>Answers come <b>only from this document</b>, as "
-        "<b>verbatim quotes</b> with the section each comes from and the footnote the article "
-        "cites for it. If the document does not say, the assistant says so.</p>"
-    )
-    demo = gr.ChatInterface(
-        make_chat_fn(bot),
-        chatbot=gr.Chatbot(
-            label="Answers",
-            show_label=False,
-            scale=1,
-            min_height=360,
-            placeholder=f"Questions about <b>{title}</b>",
-            buttons=["copy"],
-            feedback_options=None,
-        ),
-        textbox=gr.Textbox(
-            placeholder=PLACEHOLDER,
-            show_label=False,
-            scale=7,
-            autofocus=True,
-            submit_btn=True,
-            stop_btn=True,
-        ),
-        examples=EXAMPLES,
-        title=title,
-        description=description,
-        api_name="chat",
-        fill_height=True,
-        validator=validate_message,
-    )
-    demo.title = raw_title  # the browser tab's title is plain text
-    with demo:
-        gr.api(make_api_fn(bot), api_name="ask")
+    """The page for ``bot`` (default: the shared assistant), plus the ``/ask`` API.
+
+    Each browser session holds its own chat history and, if the reader loads one, its own
+    document (a ``gr.State``); the default document's assistant is shared and read-only.
+    """
+    default = bot if bot is not None else get_bot()
+    raw_title = default.document.title or default.document_path.name
+    head, doc_html, map_html = document_views(default)
+
+    def session_bot(state: Assistant | None) -> Assistant:
+        return state if state is not None else default
+
+    def take_question(message: str):
+        return "", message
+
+    def show_question(question: str, history: list):
+        return [*(history or []), {"role": "user", "content": question}]
+
+    def respond(question: str, history: list, state: Assistant | None):
+        current = session_bot(state)
+        earlier = history[:-1]
+        history = [*history, {"role": "assistant", "content": ""}]
+        for text, answer in stream_reply(current, question, earlier):
+            history[-1] = {"role": "assistant", "content": text}
+            if answer is None:
+                yield history, gr.skip()
+            else:
+                numbered = bool(answer.quotes)  # the closest passages are marked, not numbered
+                shown = answer.quotes if numbered else answer.closest
+                view = render_document(current.document, current.evidence, shown, numbered=numbered)
+                yield history, view
+
+    def load_document(path: str | None, state: Assistant | None, progress=gr.Progress()):  # noqa: B008
+        try:
+            checked = check_upload(path)
+            progress(0.1, desc="Reading the document…")
+            new = default.with_document(checked)
+            progress(0.4, desc="Indexing its sentences…")
+            new.index  # noqa: B018  (build now, with the progress shown)
+        except AssistantError as exc:
+            gr.Warning(f"Could not load that document: {exc}")
+            return (gr.skip(),) * 5 + (f"**Could not load that document:** {exc}", state)
+        views = document_views(new, uploaded=True)
+        counts = f"{len(new.document.sentences)} sentences"
+        note = f"Loaded **{new.document.title}** ({counts}). Ask about it below."
+        return (*views, [], gr.update(visible=False), note, new)
+
+    def reset_document(state: Assistant | None):
+        return (*document_views(default), [], gr.update(visible=True), "", None)
+
+    with gr.Blocks(title=raw_title, fill_height=False) as demo:
+        state = gr.State(None)
+        pending = gr.State("")
+        header = gr.HTML(head, elem_id="page-head")
+        with gr.Row(equal_height=False, elem_id="panes"):
+            with gr.Column(scale=5, min_width=360, elem_id="chat-pane"):
+                chatbot = gr.Chatbot(
+                    label="Answers",
+                    show_label=False,
+                    height=560,
+                    elem_id="chat",
+                    placeholder="Ask a question: answers quote the document, word for word.",
+                    buttons=["copy"],
+                    feedback_options=None,
+                )
+                textbox = gr.Textbox(
+                    placeholder=PLACEHOLDER,
+                    show_label=False,
+                    autofocus=True,
+                    submit_btn=True,
+                    elem_id="question",
+                )
+                with gr.Row(elem_id="examples") as examples_row:
+                    example_buttons = [
+                        gr.Button(q, size="sm", variant="secondary", elem_classes="example")
+                        for q in EXAMPLES
+                    ]
+                with gr.Accordion("Load another document", open=False, elem_id="load-doc"):
+                    upload = gr.File(
+                        label=f"Text, Markdown or HTML, up to {MAX_UPLOAD_BYTES // 1_000_000} MB",
+                        file_types=list(UPLOAD_TYPES),
+                        file_count="single",
+                        type="filepath",
+                        elem_id="upload",
+                    )
+                    with gr.Row():
+                        reset = gr.Button("Back to the default article", size="sm")
+                    doc_status = gr.Markdown(elem_id="doc-status")
+            with (
+                gr.Column(scale=6, min_width=360, elem_id="doc-pane"),
+                gr.Tabs(elem_id="doc-tabs"),
+            ):
+                with gr.Tab("Document", id="document", elem_id="tab-document"):
+                    doc_view = gr.HTML(doc_html, elem_id="doc-view", js_on_load=None)
+                with gr.Tab("Claims map", id="claims", elem_id="tab-claims"):
+                    map_view = gr.HTML(map_html, elem_id="claims-view", js_on_load=None)
+
+        submitted = textbox.submit(  # the validator needs the queue, as in gr.ChatInterface
+            take_question,
+            [textbox],
+            [textbox, pending],
+            validator=validate_message,
+            api_visibility="private",
+        )
+        submitted.then(
+            show_question, [pending, chatbot], [chatbot], queue=False, api_visibility="private"
+        ).then(
+            respond,
+            [pending, chatbot, state],
+            [chatbot, doc_view],
+            api_visibility="private",
+            show_progress="minimal",
+        )
+        for button, question in zip(example_buttons, EXAMPLES, strict=True):
+            button.click(
+                lambda h, s, q=question: ("", [*(h or []), {"role": "user", "content": q}], q),
+                [chatbot, state],
+                [textbox, chatbot, pending],
+                queue=False,
+                api_visibility="private",
+            ).then(
+                respond, [pending, chatbot, state], [chatbot, doc_view], api_visibility="private"
+            )
+        doc_outputs = [header, doc_view, map_view, chatbot, examples_row, doc_status, state]
+        upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")
+        reset.click(reset_document, [state], doc_outputs, api_visibility="private")
+        gr.api(make_api_fn(default), api_name="ask")
+        gr.api(make_chat_api_fn(default), api_name="chat")
     return demo
 
 
 def page_assets() -> dict[str, Any]:
     """Theme, CSS and JS the page needs; pass them to ``launch`` or ``gr.mount_gradio_app``."""
-    return {"theme": THEME, "css": CSS}
+    return {"theme": THEME, "css": CSS, "js": JS}
 
 
 def launch(demo: gr.Blocks, port: int, host: str = HOST, **kwargs: Any) -> Any:
     """Serve ``demo`` (on 127.0.0.1 unless told otherwise) with the page's theme, CSS and JS."""
+    kwargs.setdefault("max_file_size", MAX_UPLOAD_BYTES)
     return demo.launch(server_name=host, server_port=port, **page_assets(), **kwargs)
 
 
 def mount(app: Any, path: str = "/assistant", bot: Assistant | None = None) -> Any:
     """Mount the page into an existing FastAPI ``app`` at ``path``; returns the app."""
-    return gr.mount_gradio_app(app, build_app(bot), path=path, **page_assets())
+    return gr.mount_gradio_app(
+        app, build_app(bot), path=path, max_file_size=MAX_UPLOAD_BYTES, **page_assets()
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -230,7 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port",
         type=int,
         default=os.environ.get("ASSISTANT_PORT", str(DEFAULT_PORT)),
-        help=f"port on 127.0.0.1 (default: $ASSISTANT_PORT or {DEFAULT_PORT})",
+        help=f"port (default: $ASSISTANT_PORT or {DEFAULT_PORT})",
     )
     ap.add_argument(
         "--host",

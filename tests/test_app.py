@@ -16,7 +16,7 @@ from scripted_server import answer
 
 from assistant import Assistant
 from assistant.errors import BackendError
-from assistant.present import to_markdown
+from assistant.page_html import answer_html
 from assistant.types import Answer, Quote
 
 
@@ -29,6 +29,7 @@ def _import_app():
 
 
 app = _import_app()
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -59,15 +60,19 @@ def app_bot(bot: Assistant) -> Assistant:
 @pytest.fixture(scope="module")
 def served(app_bot: Assistant) -> Iterator[str]:
     """The app launched in a background thread on a free loopback port; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     demo = app.build_app(app_bot)
     app.launch(demo, port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class StubBot:
@@ -99,8 +104,9 @@ def test_chat_answers_with_quote_and_reference(app_bot):
     elapsed = time.perf_counter() - t0
     final = outputs[-1]
     assert INJURED in final
-    assert "[1]" in final
-    assert "> **[1]**" in final  # the quote is a block quote…
+    start = app_bot.document.text.index("Government buildings were stormed")
+    assert f'href="#q-{start}-' in final  # the numbered quote links to its span…
+    assert '<blockquote class="quote"' in final and ">[1]</a>" in final
     assert "article body" in final and "footnote 9" in final  # …with its section and footnote
     assert elapsed < 10, f"an answer from a warmed assistant took {elapsed:.1f} s"
 
@@ -135,12 +141,14 @@ def test_api_function_returns_the_answer_contract(app_bot):
 def test_build_app_has_title_chat_and_ask_endpoints(app_bot):
     demo = app.build_app(app_bot)
     assert demo.title == app_bot.document.title  # the browser tab
-    api_names = {fn.api_name for fn in demo.fns.values()}
-    assert {"chat", "ask"} <= api_names
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert public == {"chat", "ask"}  # the page's own events are not API endpoints
     config = str(demo.get_config_file())
     assert "Colour Revolution" in config
     assert "only from this document" in config
     assert all(q in config for q in app.EXAMPLES)
+    assert "Claims map" in config and 'class="doc"' in config and "claims-legend" in config
+    assert "offline (extractive" in config  # the backend in use is shown
 
 
 # -- streaming, errors and history conversion (no model needed) -----------------------------
@@ -152,7 +160,7 @@ def test_stream_shows_draft_then_replaces_it_with_the_verified_answer():
     outputs = list(app.make_chat_fn(stub)("How many?", []))
     assert outputs[0].startswith("Over 100 ") and "Checking the quotes" in outputs[0]
     assert outputs[1].startswith("Over 100 police") and "Checking the quotes" in outputs[1]
-    assert outputs[-1] == to_markdown(final)
+    assert outputs[-1] == answer_html(final)
 
 
 def test_llm_stream_over_http_then_verified(openai_env, app_bot):
@@ -244,30 +252,80 @@ def test_telemetry_is_off():
 # -- over HTTP ----------------------------------------------------------------------------
 
 
-def test_ask_endpoint_over_http(served):
+def test_ask_and_chat_endpoints_over_http(served):
     from gradio_client import Client
 
     client = Client(served, verbose=False)
     data = client.predict(question=QUESTION, api_name="/ask")
     assert data["status"] == "answered" and data["backend"] == "extractive"
     assert any(INJURED in q["text"] for q in data["quotes"])
+    history = [
+        {"role": "user", "content": "What happened in Shymkent and Taraz?"},
+        {"role": "assistant", "content": "Government buildings were stormed."},
+    ]
+    data = client.predict(question="And how many police?", history=history, api_name="/chat")
+    assert data["standalone_question"].startswith("What happened in Shymkent and Taraz?")
+    assert any(INJURED in q["text"] for q in data["quotes"])
+
+
+def _browser(p, sync_api):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) - browser test skipped")
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def _shot(page, name: str) -> Path:
+    """Screenshots are test artifacts (``$ASSISTANT_TEST_ARTIFACTS`` or ``test-artifacts/``)."""
+    folder = Path(os.environ.get("ASSISTANT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+    print(f"screenshot: {path}")
+    return path
+
+
+def _in_view(locator, container) -> bool:
+    """Whether ``locator``'s box lies inside ``container``'s visible box (after scrolling)."""
+    box, pane = locator.bounding_box(), container.bounding_box()
+    return bool(box and pane and pane["y"] <= box["y"] <= pane["y"] + pane["height"])
+
+
+SECOND_DOC = """# The Lighthouse Report
+
+The harbour lighthouse at Kellby was built in 1871 by the engineer Marta Olsen.[1]
+
+## Repairs
+
+Some reports say the lamp failed twice in 1990. The council spent 40,000 crowns on repairs.
+
+## Footnotes
+
+[1] Kellby Harbour Archive.
+"""
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(180)
-def test_chat_page_in_chromium(served, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) - browser test skipped")
+@pytest.mark.timeout(240)
+def test_chat_page_in_chromium(served, app_bot, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    text = app_bot.document.text
+    quote_start = text.index("Government buildings were stormed")
+    quote_text = text[quote_start : text.index("[9]", quote_start) + 3]
 
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = _browser(p, sync_api)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
             page.set_default_timeout(30_000)
             page.goto(served)
-            expect = sync_api.expect
-            expect(page.locator("h1")).to_contain_text("Colour Revolution")
+            expect(page.locator("#page-head h1")).to_contain_text("Colour Revolution")
+            expect(page.get_by_test_id("backend")).to_contain_text("offline")
+            doc = page.locator("#doc-view")
+            expect(doc.locator("h2")).to_contain_text("Colour Revolution")  # the document
+            expect(doc.locator("blockquote.b-comment")).to_contain_text("excellent analysis")
+            _shot(page, "page-start")
 
             box = page.get_by_placeholder("Ask a question about the document")
             box.fill("   ")  # a blank message is stopped in the page, with a hint
@@ -277,16 +335,154 @@ def test_chat_page_in_chromium(served, tmp_path):
 
             box.fill(QUESTION)
             box.press("Enter")
-            reply = page.locator('[data-testid="bot"]').filter(has_text="100 police injured")
-            expect(reply).to_have_count(1, timeout=60_000)
-            expect(reply).to_contain_text("footnote 9", timeout=60_000)  # the final answer
-            expect(reply).to_contain_text("article body")
-            expect(reply.locator("blockquote")).to_contain_text("[1]")
+            reply = page.locator('[data-testid="bot"]').first
+            expect(reply.locator("blockquote.quote")).to_have_count(1, timeout=60_000)
+            expect(reply).to_contain_text("100 police injured")
+            expect(reply.locator("blockquote.quote")).to_contain_text("[1]")
+            expect(reply.locator("blockquote.quote")).to_contain_text("footnote 9")
+            expect(reply.locator("blockquote.quote")).to_contain_text("article body")
             expect(page.locator('[data-testid="user"]')).to_contain_text(QUESTION)
+            # the last answer's passage stays highlighted and numbered in the document
+            expect(doc.locator(".seg.hl")).to_contain_text("over 100 police injured")
+            expect(doc.locator("#quote-1")).to_have_count(1)
 
-            shot = tmp_path / "chat.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
-            print(f"screenshot: {shot}")
+            doc.evaluate("el => el.scrollTo(0, 0)")
+            reply.locator("blockquote.quote a.qnum-link").click()
+            active = doc.locator("mark.active-quote")
+            expect(active.first).to_be_visible()
+            assert "".join(active.all_inner_texts()) == quote_text  # exactly the quoted span
+            page.wait_for_timeout(600)  # smooth scrolling
+            assert _in_view(active.first, doc), "the document did not scroll to the quote"
+            _shot(page, "page-quote-clicked")
+
+            box.fill("What is the population of Kazakhstan?")
+            box.press("Enter")
+            nid = page.locator('[data-testid="bot"]').nth(1).locator(".nid-banner")
+            expect(nid).to_contain_text("Not in the document", timeout=60_000)
+
+            page.locator("#tab-claims-button").click()
+            claims = page.locator("#claims-view")
+            expect(claims.locator(".claims-legend")).to_contain_text("sentences")
+            expect(claims.locator('.count[data-status="cited"]')).to_have_text(
+                str(sum(e.status == "cited" for e in app_bot.evidence.values()))
+            )
+            expect(claims.locator(".badge.b-hedged").first).to_be_visible()
+            _shot(page, "page-claims-map")
+
+            # a quote clicked while the claims map is open brings the document back
+            reply.locator("blockquote.quote a.qnum-link").click()
+            expect(doc.locator("mark.active-quote").first).to_be_visible()
+
+            second = tmp_path / "lighthouse.md"
+            second.write_text(SECOND_DOC, encoding="utf-8")
+            page.locator("#load-doc").get_by_text("Load another document").click()
+            page.set_input_files("#upload input[type=file]", str(second))
+            expect(page.locator("#page-head h1")).to_have_text(
+                "The Lighthouse Report", timeout=60_000
+            )
+            expect(page.locator('[data-testid="bot"]')).to_have_count(0)  # a fresh chat
+            expect(doc).to_contain_text("Marta Olsen")
+            box.fill("Who built the lighthouse?")
+            box.press("Enter")
+            reply2 = page.locator('[data-testid="bot"]').last
+            expect(reply2.locator("blockquote.quote")).to_have_count(1, timeout=60_000)
+            expect(reply2).to_contain_text("Marta Olsen")
+            reply2.locator("blockquote.quote a.qnum-link").click()
+            expect(doc.locator("mark.active-quote").first).to_contain_text("Marta Olsen")
+            _shot(page, "page-second-document")
+
+            # another session still has the default article
+            other = browser.new_page(viewport={"width": 1400, "height": 950})
+            other.goto(served)
+            expect(other.locator("#page-head h1")).to_contain_text("Colour Revolution")
+            other.close()
+
+            page.get_by_role("button", name="Back to the default article").click()
+            expect(page.locator("#page-head h1")).to_contain_text("Colour Revolution")
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_page_rejects_a_bad_upload_and_keeps_the_document(served, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    bad = tmp_path / "photo.txt"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
+    with sync_api.sync_playwright() as p:
+        browser = _browser(p, sync_api)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page.set_default_timeout(30_000)
+            page.goto(served)
+            page.locator("#load-doc").get_by_text("Load another document").click()
+            page.set_input_files("#upload input[type=file]", str(bad))
+            expect(page.locator("#doc-status")).to_contain_text("Could not load", timeout=60_000)
+            expect(page.locator("#page-head h1")).to_contain_text("Colour Revolution")
+            box = page.get_by_placeholder("Ask a question about the document")
+            box.fill(QUESTION)
+            box.press("Enter")
+            reply = page.locator('[data-testid="bot"]').last
+            expect(reply).to_contain_text("100 police injured", timeout=60_000)
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_page_streams_a_model_draft_then_the_verified_answer(openai_env, app_bot):
+    """The OpenAI backend against the scripted server: the draft streams into the page,
+    labelled as unchecked, then the verified answer replaces it; a failure shows a notice."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    llm_bot = Assistant(backend="openai", timeout=5.0, max_retries=0)
+    for attr in ("embedder", "index", "retriever", "verifier"):
+        llm_bot.__dict__[attr] = getattr(app_bot, attr)
+    openai_env.enqueue_answer(
+        answer(
+            ("The author writes that over 100 police were injured.", [INJURED]),
+            ("The author says the police carried rifles.", ["the police carried rifles"]),
+        ),
+        chunk_delay=0.15,
+    )
+    openai_env.enqueue_error(500)
+    port = _free_port()
+    demo = app.build_app(llm_bot)
+    app.launch(demo, port, prevent_thread_lock=True, quiet=True)
+    with sync_api.sync_playwright() as p:
+        browser = _browser(p, sync_api)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page.set_default_timeout(30_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.get_by_test_id("backend")).to_contain_text("OpenAI-compatible model")
+            box = page.get_by_placeholder("Ask a question about the document")
+            box.fill(QUESTION)
+            box.press("Enter")
+            reply = page.locator('[data-testid="bot"]').last
+            expect(reply).to_contain_text("Checking the quotes", timeout=30_000)  # the draft
+            expect(reply.locator("blockquote.quote")).to_have_count(1, timeout=60_000)
+            expect(reply).not_to_contain_text("Checking the quotes")
+            expect(reply).to_contain_text("openai")
+            # the statement whose quote is invented is kept, and marked in words and colour
+            flagged = reply.locator(".unsupported")
+            expect(flagged).to_have_count(1)
+            expect(flagged).to_have_text("⚠ unsupported")
+            expect(reply.locator("p").filter(has=page.locator(".unsupported"))).to_contain_text(
+                "rifles"
+            )
+            colour = flagged.evaluate("el => getComputedStyle(el).backgroundColor")
+            assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
+
+            box.fill("How many civilians were beaten?")
+            box.press("Enter")
+            failed = page.locator('[data-testid="bot"]').nth(1)
+            # the follow-up rewrite and the answer both hit the failing server: both say so
+            notice = failed.locator(".notice").filter(has_text="The language model failed")
+            expect(notice).to_have_count(1, timeout=60_000)
+            expect(failed).to_contain_text("offline extractive backend")
+            _shot(page, "page-model-failed-notice")
+        finally:
+            browser.close()
+            demo.close()

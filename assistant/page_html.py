@@ -1,0 +1,260 @@
+"""HTML for the chat page: the document with its structure, quote highlights, the claims map,
+and answers as chat messages.
+
+Every piece of document text is rendered inside a ``<span class="seg">`` that carries the
+document offsets it shows (``data-start``/``data-end``, in code points) and nothing else, so
+the page's script can find and highlight any exact span ``[start, end)`` a quote names.
+All document and answer text is HTML-escaped: a document's markup stays data.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from assistant.audit import STATUSES, SentenceEvidence
+from assistant.present import NOT_IN_DOCUMENT, SECTION_NAMES
+from assistant.types import Answer, Quote
+from index.document import Block, Document, Sentence
+
+STATUS_LABELS = {
+    "cited": "cited",
+    "uncited": "uncited",
+    "hedged": "hedged",
+    "quoted": "quoted speech",
+}
+STATUS_HELP = {
+    "cited": "carries a footnote marker; the footnote's source text is not in the document",
+    "uncited": "the author asserts it without a source",
+    "hedged": "the text itself signals weak sourcing",
+    "quoted": "someone else's words, quoted",
+}
+_BLOCK_LABELS = {
+    "alt": "Photo alt text",
+    "caption": "Photo caption",
+    "comments_heading": "Reader comments",
+    "comment": "Reader comment",
+}
+_REF = re.compile(r"\[(\d+)\]")
+_INLINE_OPEN = '<span class="quote-inline">'
+_INLINE = re.compile(f"({re.escape(_INLINE_OPEN)}.*?</span>)", re.DOTALL)
+
+
+def esc(text: str) -> str:
+    """Escape for HTML text and attributes; a CR is written as a reference so the browser's
+    newline normalisation cannot shift offsets."""
+    return html.escape(text, quote=True).replace("\r", "&#13;")
+
+
+def span_href(start: int, end: int) -> str:
+    """The link a quote carries; the page script highlights ``[start, end)`` on click."""
+    return f"#q-{start}-{end}"
+
+
+# -- the document ------------------------------------------------------------------------
+
+
+def _cuts(block: Block, sentences: Iterable[Sentence], spans: Iterable[tuple[int, int]]):
+    points = {block.start, block.end}
+    for s in sentences:
+        points.update(p for p in (s.start, s.end) if block.start < p < block.end)
+    for start, end in spans:
+        points.update(p for p in (start, end) if block.start < p < block.end)
+    return sorted(points)
+
+
+def _status_label(ev: SentenceEvidence) -> str:
+    label = STATUS_LABELS[ev.status]
+    if ev.status == "cited" and ev.footnotes:
+        label += " " + ", ".join(f"[{n}]" for n in ev.footnotes)
+    return label
+
+
+def render_document(
+    document: Document,
+    evidence: dict[str, SentenceEvidence],
+    highlights: Sequence[Quote] = (),
+    *,
+    claims_map: bool = False,
+    numbered: bool = True,
+) -> str:
+    """The document as structured HTML.  ``highlights`` are the last answer's quotes, shown
+    marked and numbered as in the chat; ``claims_map`` colours every sentence by its evidence
+    status and ends it with a text label (colour is never the only signal)."""
+    spans = [(q.start, q.end) for q in highlights]
+    starts: dict[int, list[int]] = {}
+    for i, q in enumerate(highlights if numbered else (), start=1):
+        starts.setdefault(q.start, []).append(i)
+    by_block: dict[int, list[Sentence]] = {}
+    for s in document.sentences:
+        by_block.setdefault(s.block_index, []).append(s)
+
+    parts: list[str] = []
+    for block in document.blocks:
+        sentences = by_block.get(block.index, [])
+        inner: list[str] = []
+        cuts = _cuts(block, sentences, spans)
+        for a, b in itertools.pairwise(cuts):
+            sentence = next((s for s in sentences if s.start <= a < s.end), None)
+            classes = ["seg"]
+            attrs = f' data-start="{a}" data-end="{b}"'
+            if sentence is not None and sentence.id in evidence:
+                attrs += f' data-status="{evidence[sentence.id].status}"'
+            covering = [i for i, (qs, qe) in enumerate(spans, start=1) if qs <= a < qe]
+            if covering:
+                classes.append("hl")
+                attrs += f' data-q="{" ".join(map(str, covering))}"'
+            for n in starts.get(a, []):
+                inner.append(f'<sup class="qnum" id="quote-{n}">[{n}]</sup>')
+            text = esc(document.text[a:b])
+            inner.append(f'<span class="{" ".join(classes)}"{attrs}>{text}</span>')
+            if claims_map and sentence is not None and b == sentence.end:
+                ev = evidence.get(sentence.id)
+                if ev is not None:
+                    inner.append(
+                        f'<span class="badge b-{ev.status}" title="{esc(STATUS_HELP[ev.status])}">'
+                        f"{esc(_status_label(ev))}</span>"
+                    )
+        parts.append(_wrap_block(block, "".join(inner)))
+    notes = [f for _, f in sorted(document.footnotes.items()) if f.start is not None]
+    if notes:  # a document's own footnote list, when it has one, is part of the text
+        items = "".join(
+            f'<li value="{f.number}"><span class="seg" data-start="{f.start}" '
+            f'data-end="{f.end}">{esc(document.text[f.start : f.end])}</span></li>'
+            for f in notes
+        )
+        parts.append(f'<ol class="b-footnotes">{items}</ol>')
+    classes = "doc claims-map" if claims_map else "doc"
+    return f'<article class="{classes}" lang="en">{"".join(parts)}</article>'
+
+
+def _wrap_block(block: Block, inner: str) -> str:
+    label = _BLOCK_LABELS.get(block.kind)
+    head = f'<span class="blabel">{label}</span>' if label else ""
+    kind = block.kind
+    if kind == "title":
+        return f'<h2 class="b-title">{inner}</h2>'
+    if kind == "heading":
+        return f'<h3 class="b-heading">{inner}</h3>'
+    if kind == "comments_heading":
+        return f'<h3 class="b-comments-heading">{head}{inner}</h3>'
+    if kind == "comment":
+        return f'<blockquote class="b-comment">{head}{inner}</blockquote>'
+    if kind in ("alt", "caption"):
+        return f'<figure class="b-{kind}">{head}{inner}</figure>'
+    if kind == "dateline":
+        return f'<p class="b-dateline">{inner}</p>'
+    return f'<p class="b-{esc(kind)}">{inner}</p>'
+
+
+def claims_counts(evidence: Iterable[SentenceEvidence]) -> Counter:
+    return Counter(ev.status for ev in evidence)
+
+
+def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence]) -> str:
+    """The claims map: a legend with counts, then the document coloured sentence by sentence."""
+    counts = claims_counts(evidence.values())
+    total = sum(counts.values())
+    cited_notes = sorted({n for ev in evidence.values() for n in ev.footnotes})
+    items = []
+    for status in STATUSES:
+        extra = ""
+        if status == "cited" and cited_notes:
+            extra = f" (footnotes {cited_notes[0]}–{cited_notes[-1]})"
+        items.append(
+            f'<li><span class="badge b-{status}">{STATUS_LABELS[status]}</span> '
+            f'<b class="count" data-status="{status}">{counts.get(status, 0)}</b>{extra}'
+            f" — {STATUS_HELP[status]}</li>"
+        )
+    legend = (
+        f'<div class="claims-legend"><p><b>{total}</b> sentences, each labelled by how the '
+        f"document itself backs it:</p><ul>{''.join(items)}</ul></div>"
+    )
+    return legend + render_document(document, evidence, claims_map=True)
+
+
+# -- answers in the chat ---------------------------------------------------------------------
+
+
+def _linked_refs(text: str, quotes: Sequence[Quote]) -> str:
+    def link(m: re.Match) -> str:
+        i = int(m.group(1))
+        if 1 <= i <= len(quotes):
+            q = quotes[i - 1]
+            return f'<a class="qref" href="{span_href(q.start, q.end)}">[{i}]</a>'
+        return m.group(0)
+
+    return _REF.sub(link, text)
+
+
+def answer_html(answer: Answer, document: Document | None = None) -> str:
+    """One chat message: notices, the answer (or the "does not say" banner), statements marked
+    unsupported with a label, then the numbered quotes, each a link into the document view."""
+    out: list[str] = []
+    for notice in answer.notices:
+        out.append(f'<div class="notice" role="note"><b>Notice:</b> {esc(notice)}</div>')
+    body = answer.text
+    for notice in answer.notices:  # shown above already
+        body = body.replace(f"Note: {notice}\n\n", "").replace(f"Note: {notice}", "")
+    body = esc(body.strip()).replace("marked [unsupported]", "marked “⚠ unsupported”")
+    body = body.replace(
+        "[unsupported]",
+        '<span class="unsupported" title="the quoted text does not back this statement">'
+        "⚠ unsupported</span>",
+    )
+    if answer.status == "not_in_document":
+        out.append(
+            '<div class="nid-banner" role="status"><b>Not in the document.</b> '
+            f"{esc(NOT_IN_DOCUMENT)}</div>"
+        )
+        body = body.replace(esc(NOT_IN_DOCUMENT), "", 1).strip()
+        for q in answer.closest:  # the closest passages link into the document too
+            body = body.replace(
+                f"“{esc(q.text)}”",
+                f'<a class="qref closest" href="{span_href(q.start, q.end)}">“{esc(q.text)}”</a>',
+            )
+    inline: set[int] = set()
+    if answer.status == "answered":
+        for i, q in enumerate(answer.quotes, start=1):  # a quote the text shows is marked there
+            shown = f"“{esc(q.text)}”"
+            if shown in body:
+                body = body.replace(shown, f'<span class="quote-inline">{shown}</span>', 1)
+                inline.add(i)
+        pieces = _INLINE.split(body)  # the document's own [n] markers inside quotes stay text
+        body = "".join(
+            p if p.startswith(_INLINE_OPEN) else _linked_refs(p, answer.quotes) for p in pieces
+        )
+    paragraphs = [p.replace("\n", "<br>") for p in body.split("\n\n") if p.strip()]
+    out.extend(f"<p>{p}</p>" for p in paragraphs)
+    for i, q in enumerate(answer.quotes, start=1):
+        where = [SECTION_NAMES.get(q.section, q.section)]
+        if q.footnotes:
+            where.append("footnote " + ", ".join(map(str, q.footnotes)))
+        where.append(f"characters {q.start}–{q.end}")
+        text = "quoted above" if i in inline else f"“{esc(q.text)}”"
+        out.append(
+            f'<blockquote class="quote" data-start="{q.start}" data-end="{q.end}">'
+            f'<a class="qref qnum-link" href="{span_href(q.start, q.end)}" '
+            f'title="show in the document">[{i}]</a> '
+            f'<span class="qtext">{text}</span>'
+            f'<span class="where"> — {esc(" · ".join(where))} · '
+            f'<a class="qref show" href="{span_href(q.start, q.end)}">show in document</a>'
+            "</span></blockquote>"
+        )
+    out.append(f"<sub>{esc(answer.status)} · {esc(answer.backend)}</sub>")
+    return "\n".join(out)
+
+
+def header_html(title: str, backend: str, *, uploaded: bool = False) -> str:
+    source = "an uploaded document" if uploaded else "the default article"
+    return (
+        f'<div class="page-head"><h1>{esc(title)}</h1>'
+        f'<p class="sub">Answers come <b>only from this document</b> ({source}), as '
+        "<b>verbatim quotes</b> you can click to see them in place, with the section each "
+        "comes from and the footnote the article cites for it. If the document does not say, "
+        "the assistant says so.</p>"
+        f'<p class="backend">Backend: <b data-testid="backend">{esc(backend)}</b></p></div>'
+    )

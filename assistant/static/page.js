@@ -1,0 +1,69 @@
+// Clicking a quote link (href "#q-START-END", offsets in code points of the document text)
+// switches to the Document tab, scrolls to the span and highlights exactly that span.
+() => {
+  if (window.__docAssistantReady) return;
+  window.__docAssistantReady = true;
+
+  // Offsets are code points (Python); DOM text offsets are UTF-16 units.
+  const units = (text, points) => {
+    let u = 0, i = 0;
+    for (const ch of text) { if (i === points) break; u += ch.length; i += 1; }
+    return u;
+  };
+
+  const clearActive = (root) => {
+    root.querySelectorAll("mark.active-quote").forEach((m) => {
+      const parent = m.parentNode;
+      parent.replaceChild(document.createTextNode(m.textContent), m);
+      parent.normalize();
+    });
+  };
+
+  const highlight = (start, end) => {
+    const root = document.querySelector("#doc-view .doc");
+    if (!root) return false;
+    clearActive(root);
+    let first = null;
+    root.querySelectorAll(".seg").forEach((seg) => {
+      const a = Number(seg.dataset.start), b = Number(seg.dataset.end);
+      if (b <= start || a >= end || !seg.firstChild) return;
+      const node = seg.firstChild;
+      const range = document.createRange();
+      range.setStart(node, units(node.data, Math.max(start, a) - a));
+      range.setEnd(node, units(node.data, Math.min(end, b) - a));
+      const mark = document.createElement("mark");
+      mark.className = "active-quote";
+      range.surroundContents(mark);
+      first = first || mark;
+    });
+    if (first) {
+      // Scroll the document pane, not the page: the chat stays where the reader is.
+      const box = document.getElementById("doc-view");
+      const offset = first.getBoundingClientRect().top - box.getBoundingClientRect().top;
+      box.scrollTo({ top: box.scrollTop + offset - box.clientHeight / 3, behavior: "smooth" });
+      const rect = box.getBoundingClientRect();
+      if (rect.bottom < 0 || rect.top > window.innerHeight) box.scrollIntoView({ block: "nearest" });
+    }
+    return first !== null;
+  };
+
+  const showDocumentTab = () => {
+    const button = document.getElementById("tab-document-button");
+    if (button && button.getAttribute("aria-selected") !== "true") { button.click(); return true; }
+    return false;
+  };
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#q-"]');
+    if (!link) return;
+    const m = link.getAttribute("href").match(/^#q-(\d+)-(\d+)$/);
+    if (!m) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const [start, end] = [Number(m[1]), Number(m[2])];
+    const run = (tries) => {
+      if (!highlight(start, end) && tries > 0) setTimeout(() => run(tries - 1), 100);
+    };
+    if (showDocumentTab()) setTimeout(() => run(20), 50); else run(20);
+  }, true);
+}
