@@ -345,6 +345,8 @@ def test_chat_page_in_chromium(served, app_bot, tmp_path):
             # the last answer's passage stays highlighted and numbered in the document
             expect(doc.locator(".seg.hl")).to_contain_text("over 100 police injured")
             expect(doc.locator("#quote-1")).to_have_count(1)
+            page.wait_for_timeout(800)  # the pane scrolls to the answer's first passage
+            assert _in_view(doc.locator(".seg.hl").first, doc), "the pane did not follow"
 
             doc.evaluate("el => el.scrollTo(0, 0)")
             reply.locator("blockquote.quote a.qnum-link").click()

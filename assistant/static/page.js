@@ -53,6 +53,33 @@
     return false;
   };
 
+  // When an answer arrives the document is re-rendered with its passages highlighted:
+  // bring the first one into the pane's view.
+  let watched = null;
+  let shown = "";
+  let timer = null;
+  const scrollToFirst = () => {
+    const box = document.getElementById("doc-view");
+    const marked = box ? [...box.querySelectorAll(".seg.hl")] : [];
+    const signature = marked.map((el) => el.dataset.start).join(",");
+    if (signature === shown) return;  // our own <mark>s, or nothing new
+    shown = signature;
+    if (!marked.length) return;
+    const offset = marked[0].getBoundingClientRect().top - box.getBoundingClientRect().top;
+    box.scrollTo({ top: box.scrollTop + offset - box.clientHeight / 3, behavior: "smooth" });
+  };
+  const watch = () => {
+    const box = document.getElementById("doc-view");
+    if (!box || box === watched) return;
+    watched = box;
+    new MutationObserver(() => {  // Gradio patches the DOM in place: debounce, then compare
+      clearTimeout(timer);
+      timer = setTimeout(scrollToFirst, 60);
+    }).observe(box, { childList: true, subtree: true, attributes: true });
+  };
+  watch();
+  setInterval(watch, 1000);  // the pane is created after this script runs
+
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#q-"]');
     if (!link) return;
