@@ -1,14 +1,17 @@
-"""Command line: ``assistant ask "question"``, ``assistant index``, ``assistant audit``."""
+"""Command line: ``assistant ask "question"``, ``index``, ``audit`` and ``serve``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+from assistant.audit import STATUSES
 from assistant.errors import AssistantError
 
 
@@ -30,8 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--base-url", default=None)
     idx = sub.add_parser("index", help="build (or rebuild) the retrieval index")
     idx.add_argument("--rebuild", action="store_true")
-    sub.add_parser("audit", help="evidence status of every sentence, as JSON lines")
+    aud = sub.add_parser("audit", help="evidence status of every sentence, as a table")
+    aud.add_argument("--json", action="store_true", help="one JSON object per sentence instead")
+    serve = sub.add_parser("serve", help="serve the chat page (and optionally MCP) on 127.0.0.1")
+    serve.add_argument(
+        "--port", type=int, default=None, help="port (default: $ASSISTANT_PORT or 7860)"
+    )
+    serve.add_argument(
+        "--host", default=None, help="address (default: $ASSISTANT_HOST or 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--mcp", action="store_true", help="also serve MCP at /gradio_api/mcp/ (or ASSISTANT_MCP=1)"
+    )
+    serve.add_argument("--backend", choices=["extractive", "openai"], default=None)
     args = ap.parse_args(argv)
+
+    if args.command == "serve":
+        from assistant import web  # imports Gradio (seconds): only when serving
+
+        return web.main(serve_argv(args))
 
     try:
         if args.command == "index":
@@ -52,9 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         from assistant.core import Assistant
 
         if args.command == "audit":
-            bot = Assistant(args.document, backend="extractive")
-            for row in bot.audit():
-                print(json.dumps(row, ensure_ascii=False))
+            rows = Assistant(args.document, backend="extractive").audit()
+            if args.json:
+                for row in rows:
+                    print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(audit_table(rows, shutil.get_terminal_size((80, 24)).columns))
             return 0
 
         from assistant.present import to_terminal
@@ -71,6 +94,59 @@ def main(argv: list[str] | None = None) -> int:
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def serve_argv(args: argparse.Namespace) -> list[str]:
+    """The ``serve`` flags for ``assistant.web.main``; unset ones keep its env defaults."""
+    argv: list[str] = []
+    for flag, value in (
+        ("--port", args.port),
+        ("--host", args.host),
+        ("--document", args.document),
+        ("--backend", args.backend),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.mcp:
+        argv.append("--mcp")
+    return argv
+
+
+def status_label(row: dict) -> str:
+    """The status with what earned it: footnote numbers, then any hedge words."""
+    label = row["status"]
+    if row.get("footnotes"):
+        label += " [" + ",".join(str(n) for n in row["footnotes"]) + "]"
+    if row["status"] == "hedged" and row.get("hedges"):
+        label += ": " + ", ".join(h.lower() for h in row["hedges"])
+    return label
+
+
+def clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def audit_table(rows: list[dict], width: int = 80) -> str:
+    """The audit as an aligned table that fits ``width`` columns, then counts per status.
+
+    Reading 100+ JSON lines to find the uncited claims is what this replaces; the full
+    sentence and offsets stay available with ``--json``.
+    """
+    width = max(width, 60)
+    labels = [status_label(r) for r in rows]
+    num_w = max(1, len(str(len(rows))))
+    sec_w = max([len("section"), *(len(r["section"]) for r in rows)])
+    stat_w = min(max([len("status"), *(len(label) for label in labels)]), max(12, width // 4))
+    text_w = max(20, width - num_w - sec_w - stat_w - 6)
+    line = f"{{:>{num_w}}}  {{:<{sec_w}}}  {{:<{stat_w}}}  {{}}"
+    out = [line.format("#", "section", "status", "sentence").rstrip()]
+    for i, (row, label) in enumerate(zip(rows, labels, strict=True), 1):
+        out.append(line.format(i, row["section"], clip(label, stat_w), clip(row["text"], text_w)))
+    counts = Counter(r["status"] for r in rows)
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
+    out += ["", f"{len(rows)} sentences: {summary}"]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

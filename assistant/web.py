@@ -12,6 +12,7 @@ MCP clients.  ``build_app`` returns the Blocks, so the page can be mounted elsew
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -177,19 +178,17 @@ def make_chat_fn(bot: Any):
 
 
 def make_api_fn(bot: Assistant):
-    def ask(question: str) -> dict:
+    def ask(question: str) -> str:
         """Answer a question about the document, only from the document, with verbatim quotes.
 
         Args:
             question: A question about the document.
 
         Returns:
-            The verified answer: question, status ("answered" or "not_in_document"), text,
-            quotes (verbatim spans with start/end offsets, section and footnotes), claims
-            (each marked supported or not, with the quotes backing it) and backend.
-        """
+            JSON text of the verified answer: question, status ("answered" or "not_in_document"), text, quotes (verbatim spans with start/end offsets, section, footnotes), claims (each supported or not, with its quotes) and backend.
+        """  # noqa: E501  (Gradio joins wrapped lines with ", ")
         try:
-            return bot.ask(question).to_dict()
+            return json.dumps(bot.ask(question).to_dict(), ensure_ascii=False)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -197,18 +196,16 @@ def make_api_fn(bot: Assistant):
 
 
 def make_chat_api_fn(bot: Assistant):
-    def chat(question: str, history: list[dict] | None = None) -> dict:
-        """Answer a question in a conversation: follow-ups ("and how many were injured?")
-        are read in the light of the earlier turns, then answered only from the document.
+    def chat(question: str, history: list[dict] | None = None) -> str:
+        """Answer a question in a conversation: a follow-up is read in the light of the earlier turns, then answered only from the document.
 
         Args:
             question: The new question.
             history: Earlier turns as [{"role": "user" or "assistant", "content": text}].
 
         Returns:
-            The verified answer as in /ask, plus "standalone_question" (the follow-up as it
-            was understood) and "notices".
-        """
+            JSON text of the verified answer as from ask, plus standalone_question (the follow-up as understood) and notices.
+        """  # noqa: E501  (Gradio joins wrapped lines with ", ")
         try:
             answer = bot.ask(question, to_history(history))
         except AssistantError as exc:
@@ -216,7 +213,7 @@ def make_chat_api_fn(bot: Assistant):
         data = answer.to_dict()
         data["standalone_question"] = answer.standalone_question
         data["notices"] = list(answer.notices)
-        return data
+        return json.dumps(data, ensure_ascii=False)
 
     return chat
 

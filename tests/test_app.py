@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import socket
 import sys
@@ -130,7 +131,7 @@ def test_follow_up_with_gradio_history(app_bot):
 
 def test_api_function_returns_the_answer_contract(app_bot):
     ask = app.make_api_fn(app_bot)
-    data = ask(QUESTION)
+    data = json.loads(ask(QUESTION))  # JSON text: MCP clients get it verbatim
     assert set(data) == {"question", "status", "text", "quotes", "claims", "backend"}
     assert data["status"] == "answered"
     assert any(INJURED in q["text"] for q in data["quotes"])
@@ -256,14 +257,15 @@ def test_ask_and_chat_endpoints_over_http(served):
     from gradio_client import Client
 
     client = Client(served, verbose=False)
-    data = client.predict(question=QUESTION, api_name="/ask")
+    data = json.loads(client.predict(question=QUESTION, api_name="/ask"))
     assert data["status"] == "answered" and data["backend"] == "extractive"
     assert any(INJURED in q["text"] for q in data["quotes"])
     history = [
         {"role": "user", "content": "What happened in Shymkent and Taraz?"},
         {"role": "assistant", "content": "Government buildings were stormed."},
     ]
-    data = client.predict(question="And how many police?", history=history, api_name="/chat")
+    reply = client.predict(question="And how many police?", history=history, api_name="/chat")
+    data = json.loads(reply)
     assert data["standalone_question"].startswith("What happened in Shymkent and Taraz?")
     assert any(INJURED in q["text"] for q in data["quotes"])
 

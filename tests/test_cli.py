@@ -1,4 +1,4 @@
-"""``python -m assistant``: readable answers, ``--json``, errors on stderr, ``audit``.
+"""``python -m assistant``: readable answers, ``--json``, errors on stderr, ``audit``, ``serve``.
 
 Each ``ask`` run imports the embedding model (~8 s), so the two that need it start
 together and the rest are cheap.
@@ -10,10 +10,15 @@ import json
 import os
 import subprocess
 import sys
+import types
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+import assistant
+from assistant import cli
+from assistant.audit import audit
 from index.document import SECTIONS, Document
 
 QUESTION = "How many police officers were injured?"
@@ -25,6 +30,7 @@ TIMEOUT = 120
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OPENAI_API_KEY", None)  # the default backend must be the offline one
+    env["COLUMNS"] = "80"  # the audit table fits the terminal; tests have none
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("ANONYMIZED_TELEMETRY", "False")
     return env
@@ -95,7 +101,7 @@ def test_ask_json_is_the_contract(
     assert data["status"] == "answered" and data["backend"] == "extractive"
     assert data["quotes"]
     for q in data["quotes"]:
-        assert set(q) == {"text", "start", "end", "section", "footnotes"}
+        assert {"text", "start", "end", "section", "footnotes"} <= set(q)
         assert document.text[q["start"] : q["end"]] == q["text"]
         assert q["section"] in SECTIONS
     assert any(GOLD in q["text"] and q["footnotes"] == [9] for q in data["quotes"])
@@ -121,8 +127,8 @@ def test_missing_document_exits_2(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: document not found")
 
 
-def test_audit_prints_json_lines(document: Document) -> None:
-    result = _run("audit")
+def test_audit_json_prints_json_lines(document: Document) -> None:
+    result = _run("audit", "--json")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(document.sentences)
@@ -132,3 +138,60 @@ def test_audit_prints_json_lines(document: Document) -> None:
     hedged = next(r for r in rows if r["text"].startswith("There are some reports that NEXTA"))
     assert hedged["status"] == "hedged" and hedged["footnotes"] == [5]
     assert "“" in result.stdout  # not \u201c escapes: readable UTF-8
+
+
+def test_audit_prints_a_readable_table(document: Document) -> None:
+    result = _run("audit")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.rstrip("\n").split("\n")
+    sentences = document.sentences
+    assert lines[0].split() == ["#", "section", "status", "sentence"]
+    rows, blank, summary = lines[1:-2], lines[-2], lines[-1]
+    assert len(rows) == len(sentences) and blank == ""
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    for i, (row, sentence) in enumerate(zip(rows, sentences, strict=True), 1):
+        number, section, *_ = row.split()
+        assert (int(number), section) == (i, sentence.section)
+        shown = row.rsplit("  ", 1)[-1].removesuffix("…")
+        assert " ".join(sentence.text.split()).startswith(shown)  # truncated, not rewritten
+    injured = next(r for r in rows if "Government buildings were stormed" in r)
+    assert "cited [9]" in injured
+    nexta = next(r for r in rows if "There are some reports that NEXTA" in r)
+    assert "hedged [5]: there" in nexta  # footnote first, then the hedge words
+    counts = Counter(e.status for e in audit(document))
+    assert summary == (
+        f"{len(sentences)} sentences: {counts['cited']} cited, {counts['uncited']} uncited, "
+        f"{counts['hedged']} hedged, {counts['quoted']} quoted"
+    )
+
+
+def test_audit_table_fits_narrow_and_wide_terminals(document: Document) -> None:
+    rows = [e.to_dict() for e in audit(document)]
+    for width in (60, 100, 160):
+        lines = cli.audit_table(rows, width).splitlines()
+        assert max(len(line) for line in lines) <= width
+    wide = cli.audit_table(rows, 400)
+    assert all(" ".join(r["text"].split()) in wide for r in rows)  # nothing cut when it fits
+
+
+@pytest.fixture
+def fake_web(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """``assistant.web`` replaced by a stub whose ``main`` records its argv (no Gradio)."""
+    calls: list[list[str]] = []
+    stub = types.ModuleType("assistant.web")
+    stub.main = lambda argv=None: calls.append(list(argv or [])) or 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "assistant.web", stub)
+    monkeypatch.setattr(assistant, "web", stub, raising=False)
+    return calls
+
+
+def test_serve_delegates_to_the_web_page(fake_web: list[list[str]]) -> None:
+    assert cli.main(["serve"]) == 0
+    argv = ["--document", "notes.md", "serve", "--port", "8001", "--mcp", "--backend", "openai"]
+    assert cli.main(argv) == 0
+    assert cli.main(["serve", "--host", "127.0.0.2"]) == 0
+    assert fake_web == [
+        [],  # unset flags keep the page's own defaults ($ASSISTANT_PORT and so on)
+        ["--port", "8001", "--document", "notes.md", "--backend", "openai", "--mcp"],
+        ["--host", "127.0.0.2"],
+    ]
