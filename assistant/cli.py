@@ -16,8 +16,6 @@ from assistant.errors import AssistantError
 
 
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):  # `assistant audit | head` ends quietly, like any Unix tool
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(
         prog="assistant", description="Answers questions about a document, only from it."
     )
@@ -48,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--backend", choices=["extractive", "openai"], default=None)
     args = ap.parse_args(argv)
 
+    if argv is None and args.command != "serve" and hasattr(signal, "SIGPIPE"):
+        # `assistant audit | head` ends quietly, like any Unix tool.  Only for a real command
+        # line that prints: a server (or a test process calling main()) must keep Python's
+        # default, where a closed socket raises BrokenPipeError instead of killing the process.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command == "serve":
         from assistant import web  # imports Gradio (seconds): only when serving
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import types
@@ -195,3 +196,24 @@ def test_serve_delegates_to_the_web_page(fake_web: list[list[str]]) -> None:
         ["--port", "8001", "--document", "notes.md", "--backend", "openai", "--mcp"],
         ["--host", "127.0.0.2"],
     ]
+
+
+def test_main_leaves_the_sigpipe_handler_alone(capsys):
+    """A process that calls main() (tests, a server) must keep BrokenPipeError on closed
+    sockets; only the real command line restores the Unix default."""
+    before = signal.getsignal(signal.SIGPIPE)
+    assert cli.main(["audit", "--json"]) == 0
+    capsys.readouterr()
+    assert signal.getsignal(signal.SIGPIPE) == before
+
+
+def test_audit_piped_into_head_ends_quietly():
+    proc = subprocess.run(
+        f"{sys.executable} -m assistant audit | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.split()[:2] == ["#", "section"]
+    assert "BrokenPipeError" not in proc.stderr and "Traceback" not in proc.stderr
