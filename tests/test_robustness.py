@@ -61,7 +61,7 @@ def test_cli_in_a_pipeline_ends_quietly(tmp_path: Path) -> None:
     big = "Long article\n\n" + "A plain sentence that says very little at all. " * 4000 + "\n"
     doc = _write(tmp_path / "big.txt", big)
     proc = subprocess.run(
-        f'"{sys.executable}" -m assistant --document "{doc}" audit | head -n 1',
+        f'"{sys.executable}" -m assistant --document "{doc}" audit --json | head -n 1',
         shell=True,
         capture_output=True,
         text=True,
