@@ -11,7 +11,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint format index eval bench clean
+.PHONY: install run test lint format index eval bench bench-corpus load-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,6 +45,14 @@ eval: install
 
 bench: install
 	$(PY) benchmarks/bench.py
+
+# Cost against corpus size (1 / 100 / 1,000 / 10,000 documents, embedded and server Chroma);
+# writes bench-corpus/table.md, results.json and corpus-bench.png.  About 35 minutes on 2 cores.
+bench-corpus: install
+	$(PY) benchmarks/corpus_bench.py --out bench-corpus --progress
+
+load-test: install
+	$(PY) benchmarks/load_test.py --sessions 20 --questions 500 --timeout 900
 
 clean:
 	rm -rf .cache eval-out

@@ -2,6 +2,10 @@
 
 Every backend's draft goes through the same verifier, and any backend failure falls back
 to the offline answerer with a visible notice, so a user never sees a traceback.
+
+``Assistant(documents=FOLDER_OR_PATHS)`` answers from a corpus instead: the corpus-wide
+search picks the documents that speak to the question, each is answered from on its own
+(as a single document would be), and every quote names its document.
 """
 
 from __future__ import annotations
@@ -9,17 +13,20 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
 from assistant.audit import SentenceEvidence, audit
-from assistant.errors import BackendError, QuestionError
-from assistant.extractive import ExtractiveAnswerer
-from assistant.retrieve import Retrieval, Retriever
+from assistant.errors import BackendError, DocumentError, QuestionError
+from assistant.extractive import CorpusAnswerer, ExtractiveAnswerer
+from assistant.retrieve import CorpusRetriever, Retrieval, Retriever
 from assistant.types import Answer, Draft
-from assistant.verify import ContextSimilarity, Verifier
+from assistant.verify import ContextSimilarity, CorpusVerifier, Verifier
+from index.corpus import DOCUMENT_CACHE, Corpus
+from index.corpus_store import CorpusIndex, SyncReport
 from index.document import Document
 from index.embed import Embedder
 from index.load import load_document
@@ -28,6 +35,8 @@ from index.store import HybridIndex
 DEFAULT_DOCUMENT_NAME = "kazakhstan-colour-revolution-riots.txt"
 MAX_QUESTION_CHARS = 2000
 BACKENDS = ("extractive", "openai")
+#: In a corpus, how many documents one answer may draw on.
+MAX_DOCUMENTS = 3
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompt|guidelines|"
@@ -63,6 +72,12 @@ _INSTRUCTION_PHRASES = re.compile(
 )
 
 
+def _valid_text(text: str) -> str:
+    """``text`` with unpaired surrogates (JSON can carry "\\ud800") replaced by U+FFFD: they
+    are not text, and the tokenizer raises on them."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def strip_instructions(question: str) -> str:
     """The question without text that tries to give the assistant orders; used for retrieval."""
     stripped = " ".join(_INSTRUCTION_PHRASES.sub(" ", question).split()).strip(" ,;:.")
@@ -79,13 +94,21 @@ def injection_notice(question: str) -> str | None:
 
 
 class Assistant:
-    """Answers questions about one document, only from the document."""
+    """Answers questions about one document (or a corpus of them), only from the documents.
+
+    ``documents``: a folder, or a list of files and folders, to answer from a corpus; then
+    ``document`` is None and quotes carry their ``document_id`` and ``document_title``.
+    ``chroma_url`` (default ``$ASSISTANT_CHROMA_URL``): keep the vectors in a Chroma server
+    instead of the embedded store.
+    """
 
     def __init__(
         self,
         document: str | Path | None = None,
         backend: str | None = None,
         *,
+        documents: str | Path | Iterable[str | Path] | None = None,
+        chroma_url: str | None = None,
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -94,9 +117,19 @@ class Assistant:
         k: int = 8,
         timeout: float = 30.0,
         max_retries: int = 2,
+        progress: bool = False,
     ) -> None:
-        self.document_path = Path(document) if document else default_document()
-        self.document: Document = load_document(self.document_path)
+        if document is not None and documents is not None:
+            raise DocumentError("give one document or a corpus of documents, not both")
+        self._documents_source = documents
+        self.corpus: Corpus | None = Corpus(documents) if documents is not None else None
+        self.document_path: Path | None = None
+        self.document: Document | None = None
+        if self.corpus is None:
+            self.document_path = Path(document) if document else default_document()
+            self.document = load_document(self.document_path)
+        self._chroma_url = chroma_url
+        self._progress = progress
         if backend is None:
             has_key = api_key or os.environ.get("OPENAI_API_KEY")
             backend = "openai" if has_key else "extractive"
@@ -113,10 +146,16 @@ class Assistant:
             timeout=timeout,
             max_retries=max_retries,
         )
-        self.evidence: dict[str, SentenceEvidence] = {
-            e.sentence.id: e for e in audit(self.document)
-        }
-        self.extractive = ExtractiveAnswerer(self.document, self.evidence)
+        self.evidence: dict[str, SentenceEvidence] = {}
+        self._answerers: OrderedDict[str, ExtractiveAnswerer] = OrderedDict()
+        self._verifiers: OrderedDict[str, Verifier] = OrderedDict()
+        if self.document is not None:
+            self.evidence = {e.sentence.id: e for e in audit(self.document)}
+            self.extractive: ExtractiveAnswerer | CorpusAnswerer = ExtractiveAnswerer(
+                self.document, self.evidence
+            )
+        else:
+            self.extractive = CorpusAnswerer(self._answerer_for)
         if backend == "openai":
             self.llm  # noqa: B018  (fail fast on bad configuration)
 
@@ -127,18 +166,88 @@ class Assistant:
         return Embedder()
 
     @cached_property
-    def index(self) -> HybridIndex:
-        return HybridIndex.open(self.document, self.embedder, cache_dir=self._cache_dir)
+    def index(self) -> HybridIndex | CorpusIndex:
+        if self.corpus is not None:
+            return CorpusIndex.open(
+                self.corpus,
+                self.embedder,
+                cache_dir=self._cache_dir,
+                chroma_url=self._chroma_url,
+                progress=self._progress,
+            )
+        return HybridIndex.open(
+            self.document, self.embedder, cache_dir=self._cache_dir, chroma_url=self._chroma_url
+        )
 
     @cached_property
-    def retriever(self) -> Retriever:
+    def retriever(self) -> Retriever | CorpusRetriever:
+        if self.corpus is not None:
+            return CorpusRetriever(self.index)
         return Retriever(self.index)
 
     @cached_property
-    def verifier(self) -> Verifier:
-        return Verifier(
-            self.document, self.evidence, ContextSimilarity(self.embedder.token_vectors)
-        )
+    def similarity(self) -> ContextSimilarity:
+        return ContextSimilarity(self.embedder.token_vectors)
+
+    @cached_property
+    def verifier(self) -> Verifier | None:
+        """The document's verifier (None for a corpus: each document has its own)."""
+        if self.document is None:
+            return None
+        return Verifier(self.document, self.evidence, self.similarity)
+
+    # -- a corpus's documents, each with its own answerer and verifier -----------------------
+
+    def _document_parts(self, document_id: str) -> tuple[ExtractiveAnswerer, Verifier]:
+        answerer = self._answerers.get(document_id)
+        if answerer is None:
+            doc = self.index.document(document_id)
+            evidence = {e.sentence.id: e for e in audit(doc)}
+            answerer = ExtractiveAnswerer(doc, evidence)
+            self._answerers[document_id] = answerer
+            self._verifiers[document_id] = Verifier(doc, evidence, self.similarity)
+            while len(self._answerers) > DOCUMENT_CACHE:
+                self._answerers.popitem(last=False)
+                self._verifiers.popitem(last=False)
+        return answerer, self._verifiers[document_id]
+
+    def _answerer_for(self, document_id: str) -> ExtractiveAnswerer:
+        return self._document_parts(document_id)[0]
+
+    def _corpus_verifier(self, retrieval: Retrieval, in_play: list[str]) -> CorpusVerifier:
+        """Verifiers of the documents the answer draws on first, then of the other hits'
+        documents (an LLM may quote any passage it was shown)."""
+        ids = dict.fromkeys([*in_play, *(h.passage.document_id for h in retrieval.hits)])
+        return CorpusVerifier([self._document_parts(d)[1] for d in ids])
+
+    def sync(self, progress: bool = False) -> SyncReport | None:
+        """Look at the corpus's files again and index what changed (nothing, if nothing
+        did); None for a single document, whose index is keyed by its content."""
+        if self.corpus is None:
+            return None
+        found = Corpus(self._documents_source)
+        if found.paths != self.corpus.paths:  # (else keep the parsed documents it holds)
+            self.corpus = found
+        index = self.index
+        index.corpus = self.corpus
+        report = index.sync(progress=progress)
+        if report.changed:
+            self.__dict__.pop("retriever", None)
+            self._answerers.clear()
+            self._verifiers.clear()
+        return report
+
+    @property
+    def documents(self) -> list[dict]:
+        """The documents answered from: id, title, path and passage count of each."""
+        if self.document is not None:
+            doc = self.document
+            passages = sum(1 for s in doc.sentences if s.text.strip())
+            return [{"id": doc.id, "title": doc.title, "path": str(doc.path), "passages": passages}]
+        return [
+            {"id": r.id, "title": r.title, "path": r.path, "passages": r.passages}
+            for r in sorted(self.index.records.values(), key=lambda r: r.path)
+        ]
 
     @cached_property
     def llm(self):
@@ -154,6 +263,7 @@ class Assistant:
         return Assistant(
             document,
             backend=self.backend_name,
+            chroma_url=self._chroma_url,
             cache_dir=self._cache_dir,
             retrieval=self.retrieval_mode,
             k=self.k,
@@ -168,8 +278,17 @@ class Assistant:
         return "offline (extractive, no language model)"
 
     def audit(self) -> list[dict]:
-        """Evidence status of every sentence: cited, uncited, hedged or quoted."""
-        return [e.to_dict() for e in self.evidence.values()]
+        """Evidence status of every sentence: cited, uncited, hedged or quoted.  For a
+        corpus, every document's sentences, each row naming its document."""
+        if self.document is not None:
+            return [e.to_dict() for e in self.evidence.values()]
+        rows = []
+        for record in self.documents:
+            for e in audit(self.index.document(record["id"])):
+                rows.append(
+                    {**e.to_dict(), "document_id": record["id"], "document_title": record["title"]}
+                )
+        return rows
 
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
         """Answer one question; ``history`` is earlier chat turns as role/content dicts."""
@@ -192,6 +311,7 @@ class Assistant:
         if notices:
             standalone = strip_instructions(standalone)
         retrieval = self.retriever.retrieve(standalone, k=self.k, mode=self.retrieval_mode)
+        per_document = retrieval.per_document[:MAX_DOCUMENTS]  # empty for one document
         draft: Draft | None = None
         if self.backend_name == "openai":
             try:
@@ -210,9 +330,19 @@ class Assistant:
                 )
                 draft = None
         if draft is None:
-            draft = self.extractive.draft(retrieval, premise_check=not injected)
+            if isinstance(self.extractive, CorpusAnswerer):
+                draft = self.extractive.draft(
+                    per_document, premise_check=not injected, corpus=retrieval
+                )
+            else:
+                draft = self.extractive.draft(retrieval, premise_check=not injected)
         draft.notices = notices + draft.notices
-        answer = self.verifier.verify(draft, question, closest=self._closest(retrieval))
+        if self.corpus is not None:
+            in_play = [r.hits[0].passage.document_id for r in per_document if r.hits]
+            verifier: Verifier | CorpusVerifier = self._corpus_verifier(retrieval, in_play)
+        else:
+            verifier = self.verifier
+        answer = verifier.verify(draft, question, closest=self._closest(retrieval))
         answer.standalone_question = standalone if standalone != question else None
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         yield answer
@@ -226,7 +356,7 @@ class Assistant:
     def _check_question(question: str) -> str:
         if not isinstance(question, str):
             raise QuestionError(f"a question must be text, not {type(question).__name__}")
-        question = " ".join(question.split())
+        question = " ".join(_valid_text(question).split())
         if not question:
             raise QuestionError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
@@ -238,7 +368,12 @@ class Assistant:
 
     def _standalone(self, question: str, history: list[dict], notices: list[str]) -> str:
         """Rewrite a follow-up into a standalone question (by the LLM, or by a simple rule)."""
-        earlier = [t["content"] for t in history if t.get("role") == "user" and t.get("content")]
+        earlier = [
+            _valid_text(t["content"])
+            for t in history
+            if isinstance(t, dict) and t.get("role") == "user" and isinstance(t.get("content"), str)
+        ]
+        earlier = [e for e in earlier if e.strip()]
         if not earlier:
             return question
         if self.backend_name == "openai":

@@ -13,6 +13,7 @@ each quote by where it stands (author, quoted speaker, reader comment, caption..
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.audit import SentenceEvidence
@@ -33,6 +34,9 @@ RUNNER_UP = 0.75
 RUNNER_UP_MULTI = 0.55
 RUNNER_UP_COVERAGE = 0.15
 TYPED_MIN = 0.6
+#: Over a corpus, another document joins the answer when its best passage scores at least
+#: this share of the best document's best passage.
+OTHER_DOCUMENT = 0.85
 
 # What kind of answer the question asks for, and how to see it in a passage.
 _ASKS_COUNT = re.compile(
@@ -375,3 +379,68 @@ class ExtractiveAnswerer:
             + ", ".join(f"“{w}”" for w in lacking)
             + "; here is what the document does say."
         )
+
+
+class CorpusAnswerer:
+    """The offline answerer over a corpus: each document in play is answered from on its
+    own, exactly as a single document; the best one answers, and others join when their
+    best passage is nearly as good, each claim naming the document it quotes."""
+
+    name = "extractive"
+
+    def __init__(self, answerer_for: Callable[[str], ExtractiveAnswerer]) -> None:
+        self.answerer_for = answerer_for
+
+    def draft(
+        self,
+        retrievals: list[Retrieval],
+        premise_check: bool = True,
+        corpus: Retrieval | None = None,
+    ) -> Draft:
+        """``retrievals``: each document's own, best first; ``corpus``: the corpus-wide one
+        (its analysis knows which names no document mentions)."""
+        # names no document mentions (a year is a premise each document may correct)
+        missing = [t for t in corpus.missing_entities if t.kind == "entity"] if corpus else []
+        if missing:
+            names = ", ".join(t.word for t in missing)
+            return Draft(
+                "not_in_document", [], self.name, lead=f"None of the documents mentions {names}."
+            )
+        candidates: list[tuple[str, Draft, float]] = []
+        for retrieval in retrievals:
+            if not retrieval.hits:
+                continue
+            doc_id = retrieval.hits[0].passage.document_id
+            answerer = self.answerer_for(doc_id)
+            draft = answerer.draft(retrieval, premise_check=premise_check)
+            top = answerer.score(retrieval)[0].score
+            candidates.append((doc_id, draft, top))
+        answered = [c for c in candidates if c[1].status == "answered"]
+        if not answered:
+            leads = {draft.lead for _, draft, _ in candidates}
+            if len(leads) == 1:  # every document gives the same reason: say it of them
+                lead = _plural(leads.pop())
+            else:
+                lead = "No passage of the documents closest to it answers this."
+            lead = lead if candidates else "The documents are empty."
+            return Draft("not_in_document", [], self.name, lead=lead)
+        best = max(score for _, _, score in answered)
+        chosen = sorted((c for c in answered if c[2] >= OTHER_DOCUMENT * best), key=lambda c: -c[2])
+        claims = [
+            DraftClaim(claim.text, claim.quotes, document_id=doc_id)
+            for doc_id, draft, _ in chosen
+            for claim in draft.claims
+        ]
+        return Draft("answered", claims, self.name, lead=chosen[0][1].lead)
+
+
+def _plural(lead: str) -> str:
+    """A single document's reason to abstain, said of the documents that were considered
+    (the closest ones, not every document of the corpus)."""
+    closest = "The documents closest to the question"
+    return (
+        lead.replace("The document never mentions", f"{closest} never mention")
+        .replace("The document never gives", f"{closest} never give")
+        .replace("No passage of the document", "No passage of the documents closest to it")
+        .replace("The document has no", f"{closest} have no")
+    )

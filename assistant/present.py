@@ -6,11 +6,14 @@ wording about sources (footnotes, hedges, reader comments) is the same for every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from assistant.audit import SentenceEvidence
 from assistant.types import Answer, Claim, Quote
 from index.document import Document
 
 NOT_IN_DOCUMENT = "The document does not say."
+NOT_IN_DOCUMENTS = "The documents do not say."
 SECTION_NAMES = {
     "title": "title",
     "alt": "photo alt text",
@@ -57,39 +60,57 @@ def compose_text(
     status: str,
     claims: list[Claim],
     quotes: list[Quote],
-    document: Document,
+    document: Document | Mapping[str, Document],
     evidence: dict[str, SentenceEvidence],
     lead: str = "",
     notices: list[str] | None = None,
     closest: list[Quote] | None = None,
+    attribute: bool = False,
 ) -> str:
+    """The answer text.  ``document`` is the one document, or (corpus mode) the documents
+    in play by id; ``attribute`` names the document each run of claims comes from
+    ("According to “Title”: …"), so an answer drawing on several says which says what."""
     parts: list[str] = [f"Note: {n}" for n in notices or []]
     if status == "not_in_document":
-        parts.append(" ".join(x for x in (NOT_IN_DOCUMENT, lead) if x))
+        opening = NOT_IN_DOCUMENTS if attribute else NOT_IN_DOCUMENT
+        parts.append(" ".join(x for x in (opening, lead) if x))
         if claims:
             parts.append(
                 "The backend offered these statements, but the document does not back them:"
             )
             parts.extend(f"- {c.text} [unsupported]" for c in claims)
         if closest:
-            shown = "; ".join(f"“{q.text}” ({SECTION_NAMES[q.section]})" for q in closest)
+            shown = "; ".join(
+                f"“{q.text}” ({SECTION_NAMES[q.section]}"
+                + (f", in “{q.document_title}”" if attribute else "")
+                + ")"
+                for q in closest
+            )
             parts.append(f"The closest passages, which do not answer it: {shown}")
         return "\n\n".join(parts)
     if lead:
         parts.append(lead)
-    said: set[str] = set()
+    said: set[tuple[str, str]] = set()  # (document, note): each note once per document
+    previous: tuple[str, ...] = ()
     for claim in claims:
         refs = "".join(f"[{i + 1}]" for i in claim.quotes)
         line = f"{claim.text} {refs}".rstrip()
+        if attribute:
+            titles = tuple(dict.fromkeys(quotes[i].document_title for i in claim.quotes))
+            if titles and titles != previous:
+                named = " and ".join(f"“{t}”" for t in titles)
+                line = f"According to {named}: {line}"
+            previous = titles or previous
         if not claim.supported:
             line += " [unsupported]"
         notes: list[str] = []
         for i in claim.quotes:
             q = quotes[i]
-            ev = _evidence_for(q, document, evidence)
-            for n in evidence_notes(q, document, ev):
-                if n not in said:
-                    said.add(n)
+            doc = _document_for(q, document)
+            ev = _evidence_for(q, doc, evidence)
+            for n in evidence_notes(q, doc, ev):
+                if (q.document_id, n) not in said:
+                    said.add((q.document_id, n))
                     notes.append(n)
         parts.append(" ".join([line, *notes]))
     if any(not c.supported for c in claims):
@@ -97,6 +118,12 @@ def compose_text(
             "Statements marked [unsupported] are not backed by the quoted text of the document."
         )
     return "\n\n".join(parts)
+
+
+def _document_for(quote: Quote, document: Document | Mapping[str, Document]) -> Document:
+    if isinstance(document, Document):
+        return document
+    return document[quote.document_id]
 
 
 def _evidence_for(
@@ -114,8 +141,9 @@ def to_terminal(answer: Answer) -> str:
         lines.append("Quotes:")
         for i, q in enumerate(answer.quotes, start=1):
             fn = f", footnotes {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
+            doc = f"“{q.document_title}”, " if answer.corpus and q.document_title else ""
             lines.append(f"  [{i}] “{q.text}”")
-            lines.append(f"      ({SECTION_NAMES[q.section]}, chars {q.start}-{q.end}{fn})")
+            lines.append(f"      ({doc}{SECTION_NAMES[q.section]}, chars {q.start}-{q.end}{fn})")
     unsupported = answer.unsupported
     if unsupported:
         lines.append("")

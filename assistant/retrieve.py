@@ -3,20 +3,36 @@
 Question words the document never uses are mapped onto the document's own words by
 embedding similarity ("hurt" -> "injured"); names and numbers are matched by spelling
 only, since an embedding would happily call "Putin" close to "Russian".
+
+Over a corpus (``CorpusRetriever``), the same analysis runs against corpus-wide counts (a
+``Lexicon``) to find candidate documents among all of them; each candidate is then
+retrieved from on its own (``Retrieval.per_document``), so the answerer sees what it would
+see in a single document.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
+from assistant.errors import DocumentError
+from index.corpus import DOCUMENT_CACHE
 from index.document import Passage
-from index.store import Hit, HybridIndex, passage_view
-from index.text import STOPWORDS, content_terms, fold, stem, words
+from index.store import Hit, Lexicon, PassageSearch, passage_view
+from index.text import NUMBER as _NUMBER
+from index.text import STOPWORDS, content_terms, fold, number_key, numbers_in, stem, words
+
+if TYPE_CHECKING:
+    from index.corpus_store import CorpusIndex
+
+__all__ = ["_NUMBER", "CorpusRetriever", "Retrieval", "Retriever", "number_key", "numbers_in"]
 
 #: Minimum cosine for a document word to stand in for a question word.
 SYNONYM_MIN = 0.58
@@ -37,18 +53,9 @@ FRAMING = frozenset(
     characterise characterize characterises characterizes refer refers referred footnote
     footnotes""".split()
 )
-# "16 000", "16,000" and "3.5" are one number each; "December 16, 2021" holds two.
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
-_NUMBER = re.compile(r"\d{1,3}(?:[,\u00a0 ]\d{3})+(?!\d|,\d)(?:\.\d+)?|\d+(?:\.\d+)?")
-
-
-def number_key(raw: str) -> str:
-    """'16 000', '16,000' and '16000' are one number; '70%' and '70' too."""
-    return re.sub(r"[^\d.]", "", raw).rstrip(".")
-
-
-def numbers_in(text: str) -> set[str]:
-    return {number_key(m.group(0)) for m in _NUMBER.finditer(fold(text))} - {""}
+#: Passages whose terms a corpus retriever keeps in memory before starting afresh.
+_TERM_CACHE = 200_000
 
 
 @dataclass
@@ -74,6 +81,9 @@ class Retrieval:
     numbers: dict[str, set[str]]  # passage id -> numbers it contains
     stems: dict[str, set[str]]  # passage id -> its stemmed content terms
     question_numbers: set[str]
+    vector: np.ndarray | None = None  # the question's embedding, when it was computed
+    #: Over a corpus: each candidate document's own retrieval, best document first.
+    per_document: list[Retrieval] = field(default_factory=list)
 
     def covers(self, term: Term, passage: Passage, min_similarity: float = 0.6) -> bool:
         """Does this passage contain the term, or a close synonym of it?"""
@@ -98,26 +108,43 @@ class Retrieval:
 
 
 class Retriever:
-    """Question analysis plus hybrid search over one document's index."""
+    """Question analysis plus hybrid search over one document's index, or, given a
+    ``Lexicon``, over a corpus index (whose passages are then analysed only when hit)."""
 
-    def __init__(self, index: HybridIndex) -> None:
+    def __init__(
+        self,
+        index: PassageSearch | CorpusIndex,
+        lexicon: Lexicon | None = None,
+        word_vectors: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.index = index
-        self.document = index.document
-        self.passages = index.passages
-        self._stems = {p.id: set(content_terms(passage_view(p))) for p in self.passages}
-        self._numbers = {p.id: numbers_in(p.text) for p in self.passages}
-        n = len(self.passages)
-        df: dict[str, int] = {}
-        for stems in self._stems.values():
-            for s in stems:
-                df[s] = df.get(s, 0) + 1
-        self._df = df
-        self._n = n
-        self._doc_numbers = set().union(*self._numbers.values()) if self._numbers else set()
-        self._squashed = re.sub(r"[^a-z0-9]", "", fold(self.document.text).lower())
-        vocab = index.vocabulary
+        self.document = getattr(index, "document", None)
+        self._stems: dict[str, set[str]] = {}
+        self._numbers: dict[str, set[str]] = {}
+        if lexicon is None:
+            passages = index.passages
+            self.passages = passages
+            self._stems = {p.id: set(content_terms(passage_view(p))) for p in passages}
+            self._numbers = {p.id: numbers_in(p.text) for p in passages}
+            df: dict[str, int] = {}
+            for stems in self._stems.values():
+                for s in stems:
+                    df[s] = df.get(s, 0) + 1
+            self._df = df
+            self._n = len(passages)
+            self._doc_numbers = set().union(*self._numbers.values()) if self._numbers else set()
+            self._squashed: str | None = re.sub(r"[^a-z0-9]", "", fold(self.document.text).lower())
+            vocab = index.vocabulary
+        else:
+            self._df = lexicon.df
+            self._n = lexicon.passages
+            self._doc_numbers = lexicon.numbers
+            self._squashed = None  # too large to scan: entities are matched word by word
+            vocab = lexicon.vocabulary
+        self.vocabulary = vocab
         self._vocab_words = vocab.words if vocab else []
-        self._word_vectors: dict[str, np.ndarray] = {}
+        self._word_set = frozenset(self._vocab_words)
+        self._word_vectors: dict[str, np.ndarray] = {} if word_vectors is None else word_vectors
 
     def idf(self, stem_: str) -> float:
         return math.log((self._n + 1) / (self._df.get(stem_, 0) + 0.5))
@@ -127,6 +154,14 @@ class Retriever:
     def _entity_in_document(self, surface: str) -> tuple[bool, list[str]]:
         """Spelling-level presence: 'Nursultan' ~ 'Nur-Sultan', 'Tokaev' ~ 'Tokayev'."""
         squashed = re.sub(r"[^a-z0-9]", "", surface.lower())
+        if self._squashed is None:  # a corpus: its vocabulary, matched in C
+            if len(squashed) >= 3 and squashed in self._word_set:
+                return True, []
+            found = process.extract(
+                squashed, self._vocab_words, scorer=fuzz.ratio, score_cutoff=80, limit=None
+            )
+            close = [stem(w) for w, _, _ in found if abs(len(w) - len(squashed)) <= 3]
+            return bool(close), close
         if len(squashed) >= 3 and squashed in self._squashed:
             return True, []
         close = [
@@ -135,6 +170,42 @@ class Retriever:
             if abs(len(w) - len(squashed)) <= 3 and fuzz.ratio(w, squashed) >= 80
         ]
         return bool(close), close
+
+    def unmentioned(self, terms: list[Term]) -> list[Term]:
+        """The question's names (and years) this text never mentions, judged more strictly
+        than analysis does: a short name must occur as a word ("CIA" is not in "social"),
+        a longer one may be spelled run together ("Nursultan" ~ "Nur-Sultan")."""
+        out = []
+        for t in terms:
+            if t.kind == "number":
+                if _YEAR.fullmatch(t.word) and not t.in_document:
+                    out.append(t)
+                continue
+            if t.kind != "entity" or t.stem in self._df:
+                continue
+            squashed = re.sub(r"[^a-z0-9]", "", t.word.lower())
+            if len(squashed) >= 5 and self._squashed is not None and squashed in self._squashed:
+                continue
+            if any(st in self._df for st, _ in t.synonyms):
+                continue  # a close spelling the text uses ("Tokaev" ~ "Tokayev")
+            out.append(t)
+        return out
+
+    def stems_of(self, passage: Passage) -> set[str]:
+        found = self._stems.get(passage.id)
+        if found is None:
+            if len(self._stems) > _TERM_CACHE:
+                self._stems.clear()
+            found = self._stems[passage.id] = set(content_terms(passage_view(passage)))
+        return found
+
+    def numbers_of(self, passage: Passage) -> set[str]:
+        found = self._numbers.get(passage.id)
+        if found is None:
+            if len(self._numbers) > _TERM_CACHE:
+                self._numbers.clear()
+            found = self._numbers[passage.id] = numbers_in(passage.text)
+        return found
 
     def analyse(self, question: str) -> tuple[list[Term], list[str]]:
         """Content terms of the question; returns terms and the words still needing synonyms."""
@@ -185,21 +256,39 @@ class Retriever:
         pending = [t.word for t in terms if t.kind == "word"]
         return terms, pending
 
-    def retrieve(self, question: str, k: int = 8, mode: str = "hybrid") -> Retrieval:
+    def retrieve(
+        self,
+        question: str,
+        k: int = 8,
+        mode: str = "hybrid",
+        vector: np.ndarray | None = None,
+    ) -> Retrieval:
+        """``vector``: the question's embedding when the caller already has it."""
+        terms, qvec, expanded = self.prepare(question, mode, vector)
+        hits = self.index.search(question, k=k, mode=mode, vector=qvec, terms=expanded)
+        return self.assemble(question, hits, terms, qvec)
+
+    def prepare(
+        self, question: str, mode: str = "hybrid", vector: np.ndarray | None = None
+    ) -> tuple[list[Term], np.ndarray | None, list[str]]:
+        """The question's terms (with synonyms), its embedding, and the BM25 search terms."""
         terms, pending = self.analyse(question)
         need_dense = mode in {"hybrid", "dense"}
+        embed_question = need_dense and vector is None
         # One model call per question: the question plus any word not seen before.
         fresh = [w for w in dict.fromkeys(pending) if w not in self._word_vectors]
-        batch = ([question] if need_dense else []) + fresh
+        batch = ([question] if embed_question else []) + fresh
         vectors = self.index.embedder.encode(batch) if batch else np.zeros((0, 384))
-        qvec = vectors[0] if need_dense else None
+        qvec = vectors[0] if embed_question else (vector if need_dense else None)
         if len(self._word_vectors) > 50_000:
             self._word_vectors.clear()
-        self._word_vectors.update(zip(fresh, vectors[1:] if need_dense else vectors, strict=True))
+        self._word_vectors.update(
+            zip(fresh, vectors[1:] if embed_question else vectors, strict=True)
+        )
         word_vecs = (
             np.stack([self._word_vectors[w] for w in pending]) if pending else np.zeros((0, 384))
         )
-        vocab = self.index.vocabulary
+        vocab = self.vocabulary
         if pending and vocab is not None:
             by_word = {t.word: t for t in terms}
             for word, near in zip(pending, vocab.nearest(word_vecs), strict=True):
@@ -212,20 +301,25 @@ class Retriever:
         for t in terms:
             if t.kind == "number":
                 continue
-            if t.in_document:
+            if t.in_document and (self._squashed is not None or t.stem in self._df):
                 expanded.append(t.stem)  # a word the document uses is searched as itself
-            else:
+            else:  # (over a corpus, a name found only by its spelling variants: those)
                 expanded.extend(st for st, _ in t.synonyms)
-        hits = self.index.search(question, k=k, mode=mode, vector=qvec, terms=expanded)
-        coverage = {h.passage.id: self.coverage(terms, h.passage) for h in hits}
+        return terms, qvec, expanded
+
+    def assemble(
+        self, question: str, hits: list[Hit], terms: list[Term], vector: np.ndarray | None
+    ) -> Retrieval:
+        """The retrieval record of these hits: how each covers the question's terms."""
         return Retrieval(
             question=question,
             hits=hits,
             terms=terms,
-            coverage=coverage,
-            numbers={h.passage.id: self._numbers[h.passage.id] for h in hits},
-            stems={h.passage.id: self._stems[h.passage.id] for h in hits},
+            coverage={h.passage.id: self.coverage(terms, h.passage) for h in hits},
+            numbers={h.passage.id: self.numbers_of(h.passage) for h in hits},
+            stems={h.passage.id: self.stems_of(h.passage) for h in hits},
             question_numbers={t.stem for t in terms if t.kind == "number"},
+            vector=vector,
         )
 
     def coverage(self, terms: list[Term], passage: Passage) -> float:
@@ -233,8 +327,8 @@ class Retriever:
         total = sum(t.idf for t in terms)
         if not total:
             return 0.0
-        stems = self._stems[passage.id]
-        nums = self._numbers[passage.id]
+        stems = self.stems_of(passage)
+        nums = self.numbers_of(passage)
         got = 0.0
         for t in terms:
             if t.kind == "number":
@@ -244,3 +338,84 @@ class Retriever:
             else:
                 got += t.idf * max((sim for st, sim in t.synonyms if st in stems), default=0.0)
         return got / total
+
+
+#: Over a corpus: how many documents are retrieved from on their own, per question.
+CANDIDATES = 8
+#: The corpus-wide hits end with the best passage of this many runner-up documents.
+RUNNERS_UP = 2
+#: A document that never mentions a name the question asks about ranks this much lower.
+MISSING_NAME = 0.3
+
+
+def document_score(
+    retrieval: Retrieval, coverage: Callable[[Passage], float], missing_names: int = 0
+) -> float:
+    """How well one document answers, from its own retrieval: the answerer's base score of
+    its best passage (closeness in meaning, share of the question's terms covered), with
+    the terms weighted by their rarity in the whole corpus (``coverage``), so a document
+    with the question's rare words beats one with only its common ones; less a penalty per
+    name the question asks about that the document never mentions."""
+    best = max((0.5 * h.dense + 0.5 * coverage(h.passage) for h in retrieval.hits), default=0.0)
+    return best - MISSING_NAME * missing_names
+
+
+class CorpusRetriever:
+    """Retrieval over a corpus in two steps.  The corpus-wide search (Chroma's nearest
+    neighbours and BM25, fused) names the candidate documents; each candidate is then
+    retrieved from on its own, exactly as a single document is, and the documents are
+    ranked by how well their own passages answer (``document_score``, which knows e.g.
+    that a document never mentions a name the question asks about).  The hits are the best
+    document's own top passages, then the best passage of each runner-up."""
+
+    def __init__(self, index: CorpusIndex, cache_size: int = DOCUMENT_CACHE) -> None:
+        self.index = index
+        self.word_vectors: dict[str, np.ndarray] = {}  # shared: one model call per new word
+        self.corpus = Retriever(index, lexicon=index.lexicon, word_vectors=self.word_vectors)
+        self._retrievers: OrderedDict[str, Retriever] = OrderedDict()
+        self._cache_size = cache_size
+
+    def retrieve(self, question: str, k: int = 8, mode: str = "hybrid") -> Retrieval:
+        """Hits across the corpus (each passage carries its ``document_id``), with each
+        candidate document's own retrieval in ``per_document``, best first."""
+        terms, qvec, expanded = self.corpus.prepare(question, mode)
+        names = [
+            st
+            for t in terms
+            if t.kind == "entity" and t.in_document
+            for st in [t.stem, *(a for a, _ in t.synonyms)]
+        ]
+        candidates = self.index.rank_documents(
+            question, CANDIDATES, mode=mode, vector=qvec, terms=expanded, names=names
+        )
+        ranked: list[tuple[float, int, Retrieval]] = []
+        for i, doc_id in enumerate(candidates):
+            try:
+                own = self.for_document(doc_id).retrieve(question, k=k, mode=mode, vector=qvec)
+            except DocumentError:
+                continue  # its file changed or vanished since the last sync
+            if own.hits:
+                missing = self.for_document(doc_id).unmentioned(own.terms)
+                score = document_score(own, lambda p: self.corpus.coverage(terms, p), len(missing))
+                ranked.append((score, i, own))
+        ranked.sort(key=lambda x: (-x[0], x[1]))
+        # The best document's passages first, as it ranks them alone; then the best passage
+        # of each runner-up, so the list still shows who else speaks to the question.
+        others = [own.hits[0] for _, _, own in ranked[1 : RUNNERS_UP + 1]]
+        best = ranked[0][2].hits[: k - len(others)] if ranked else []
+        hits = [*best, *others][:k]
+        retrieval = self.corpus.assemble(question, hits, terms, qvec)
+        retrieval.per_document = [own for *_, own in ranked]
+        return retrieval
+
+    def for_document(self, document_id: str) -> Retriever:
+        found = self._retrievers.get(document_id)
+        if found is None:
+            index = self.index.document_index(document_id)
+            found = Retriever(index, word_vectors=self.word_vectors)
+            self._retrievers[document_id] = found
+            while len(self._retrievers) > self._cache_size:
+                self._retrievers.popitem(last=False)
+        else:
+            self._retrievers.move_to_end(document_id)
+        return found

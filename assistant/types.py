@@ -16,7 +16,8 @@ Status = Literal["answered", "not_in_document"]
 
 @dataclass(frozen=True)
 class Quote:
-    """A verbatim span of the document: ``document.text[start:end] == text`` always."""
+    """A verbatim span of one document: ``document.text[start:end] == text`` always, where
+    ``document`` is the one whose content id is ``document_id``."""
 
     text: str
     start: int
@@ -24,10 +25,12 @@ class Quote:
     section: str
     footnotes: tuple[int, ...] = ()
     evidence: str = "uncited"  # cited | uncited | hedged | quoted (see assistant.audit)
+    document_id: str = ""
+    document_title: str = ""
 
     @property
     def id(self) -> str:
-        return content_id(self.start, self.end, self.text)
+        return content_id(self.document_id, self.start, self.end, self.text)
 
     def to_dict(self) -> dict:
         return {
@@ -36,6 +39,8 @@ class Quote:
             "end": self.end,
             "section": self.section,
             "footnotes": list(self.footnotes),
+            "document_id": self.document_id,
+            "document_title": self.document_title,
         }
 
 
@@ -84,6 +89,7 @@ class Answer:
     usage: Usage | None = None
     latency_ms: float | None = None
     standalone_question: str | None = None
+    corpus: bool = False  # answered from a corpus: the text names each claim's document
 
     def to_dict(self) -> dict:
         return {
@@ -103,6 +109,7 @@ class Answer:
         data["usage"] = asdict(self.usage) if self.usage else None
         data["latency_ms"] = self.latency_ms
         data["standalone_question"] = self.standalone_question
+        data["corpus"] = self.corpus
         return data
 
     @property
@@ -116,6 +123,9 @@ class DraftClaim:
 
     text: str
     quotes: list[str] = field(default_factory=list)
+    #: The document the quotes come from, when the answerer knows (corpus mode); otherwise
+    #: the verifier looks for them in every document in play.
+    document_id: str | None = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 from assistant.retrieve import _NUMBER as _NUMBER_RE
 from assistant.retrieve import FRAMING, number_key, numbers_in
 from assistant.types import Answer, Claim, Draft, Quote
-from index.document import Document
+from index.document import Document, Passage
 from index.sentences import FOOTNOTE_MARKER
 from index.text import STOPWORDS, fold, stem, words
 
@@ -504,6 +504,8 @@ class Verifier:
             section=first.section if first else "body",
             footnotes=footnotes,
             evidence=status,
+            document_id=self.document.id,
+            document_title=self.document.title,
         )
 
     def context(self, quotes: list[Quote]) -> tuple[str, str]:
@@ -529,70 +531,139 @@ class Verifier:
             " ".join(self.document.blocks[b].text for b in blocks),
         )
 
+    def locate(self, offered: str, document_id: str | None = None) -> list[tuple[Verifier, Span]]:
+        """Where an offered quote is, as (verifier of its document, span) pairs."""
+        return [(self, span) for span in self.locator.locate(offered)]
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return {self.document.id: self.document}
+
     def verify(self, draft: Draft, question: str, closest: list | None = None) -> Answer:
         """``closest``: passages to show when the document does not answer."""
-        from assistant.present import compose_text
+        return _verify(self, draft, question, closest, attribute=False)
 
-        quotes: list[Quote] = []
-        where: dict[tuple[int, int], int] = {}
-        claims: list[Claim] = []
-        notices = list(draft.notices)
-        dropped = 0
-        if draft.status == "answered":
-            for dc in draft.claims:
-                if not dc.text.strip():
-                    continue
-                idxs: list[int] = []
-                for offered in dc.quotes:
-                    spans = self.locator.locate(offered)
-                    if not spans:
-                        dropped += 1
-                    for span in spans:
-                        key = (span.start, span.end)
-                        if key not in where:
-                            where[key] = len(quotes)
-                            quotes.append(self.quote(span))
-                        if where[key] not in idxs:
-                            idxs.append(where[key])
-                ctx, names = self.context([quotes[i] for i in idxs])
-                verdict = self.checker.check(dc.text, [quotes[i].text for i in idxs], ctx, names)
-                claims.append(Claim(dc.text, verdict.supported, tuple(idxs), verdict.reason))
-        if dropped:
-            notices.append(
-                f"{dropped} quote{'s' if dropped > 1 else ''} offered by the {draft.backend} "
-                "backend could not be found in the document and "
-                f"{'were' if dropped > 1 else 'was'} removed."
+
+class CorpusVerifier:
+    """Verification across the documents in play: a claim's quotes are looked for in the
+    document its answerer names (else in each document, best first), and checked against
+    that document's own text, so every quote's offsets index its own document."""
+
+    def __init__(self, verifiers: list[Verifier]) -> None:
+        self.verifiers = {v.document.id: v for v in verifiers}
+        # (no document in play: nothing can be located, every claim ends unsupported)
+        self.checker = verifiers[0].checker if verifiers else ClaimChecker(None, 0.25)
+        self.evidence: dict = {}
+        for v in verifiers:
+            self.evidence.update(v.evidence)  # sentence ids are unique across documents
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return {doc_id: v.document for doc_id, v in self.verifiers.items()}
+
+    def locate(self, offered: str, document_id: str | None = None) -> list[tuple[Verifier, Span]]:
+        order = list(self.verifiers.values())
+        if document_id in self.verifiers:
+            named = self.verifiers[document_id]
+            order = [named, *(v for v in order if v is not named)]
+        for verifier in order:
+            spans = verifier.locator.locate(offered)
+            if spans:
+                return [(verifier, span) for span in spans]
+        return []
+
+    def quote(self, passage: Passage) -> Quote:
+        return self.verifiers[passage.document_id].quote(Span(passage.start, passage.end, "exact"))
+
+    def verify(self, draft: Draft, question: str, closest: list | None = None) -> Answer:
+        return _verify(self, draft, question, closest, attribute=True)
+
+
+def _verify(
+    owner: Verifier | CorpusVerifier,
+    draft: Draft,
+    question: str,
+    closest: list | None,
+    attribute: bool,
+) -> Answer:
+    """Locate every offered quote (or drop it), check every claim against its quotes, and
+    compose the answer text; ``attribute`` names each claim's document in the text."""
+    from assistant.present import compose_text
+
+    quotes: list[Quote] = []
+    verifiers: list[Verifier] = []
+    where: dict[tuple[str, int, int], int] = {}
+    claims: list[Claim] = []
+    notices = list(draft.notices)
+    dropped = 0
+    if draft.status == "answered":
+        for dc in draft.claims:
+            if not dc.text.strip():
+                continue
+            idxs: list[int] = []
+            for offered in dc.quotes:
+                found = owner.locate(offered, dc.document_id)
+                if not found:
+                    dropped += 1
+                for verifier, span in found:
+                    key = (verifier.document.id, span.start, span.end)
+                    if key not in where:
+                        where[key] = len(quotes)
+                        quotes.append(verifier.quote(span))
+                        verifiers.append(verifier)
+                    if where[key] not in idxs:
+                        idxs.append(where[key])
+            contexts, names = [], []
+            for verifier in dict.fromkeys(verifiers[i] for i in idxs):
+                ctx, nm = verifier.context([quotes[i] for i in idxs if verifiers[i] is verifier])
+                contexts.append(ctx)
+                names.append(nm)
+            verdict = owner.checker.check(
+                dc.text, [quotes[i].text for i in idxs], " ".join(contexts), " ".join(names)
             )
-        status = draft.status
-        near: list[Quote] = []
-        if status == "answered" and not quotes:
-            # No offered quote exists in the document: nothing backs the answer.  The
-            # statements stay visible, marked unsupported, rather than silently vanishing.
-            status = "not_in_document"
-            quotes = []
-            claims = [Claim(c.text, False, (), c.reason) for c in claims]
-        elif status == "not_in_document":
-            quotes, claims = [], []
-        if status == "not_in_document":
-            near = [self.quote(Span(p.start, p.end, "exact")) for p in closest or []]
-        text = compose_text(
-            status,
-            claims,
-            quotes,
-            self.document,
-            self.evidence,
-            lead=draft.lead,
-            notices=notices,
-            closest=near,
+            claims.append(Claim(dc.text, verdict.supported, tuple(idxs), verdict.reason))
+    if dropped:
+        where_from = "any of the documents" if attribute else "the document"
+        notices.append(
+            f"{dropped} quote{'s' if dropped > 1 else ''} offered by the {draft.backend} "
+            f"backend could not be found in {where_from} and "
+            f"{'were' if dropped > 1 else 'was'} removed."
         )
-        return Answer(
-            question=question,
-            status=status,
-            text=text,
-            quotes=quotes,
-            claims=claims,
-            backend=draft.backend,
-            notices=notices,
-            closest=near,
-            usage=draft.usage,
-        )
+    status = draft.status
+    near: list[Quote] = []
+    if status == "answered" and not quotes:
+        # No offered quote exists in the document: nothing backs the answer.  The
+        # statements stay visible, marked unsupported, rather than silently vanishing.
+        status = "not_in_document"
+        quotes = []
+        claims = [Claim(c.text, False, (), c.reason) for c in claims]
+    elif status == "not_in_document":
+        quotes, claims = [], []
+    if status == "not_in_document":
+        if attribute:
+            near = [owner.quote(p) for p in closest or []]
+        else:
+            near = [owner.quote(Span(p.start, p.end, "exact")) for p in closest or []]
+    text = compose_text(
+        status,
+        claims,
+        quotes,
+        owner.documents if attribute else owner.document,
+        owner.evidence,
+        lead=draft.lead,
+        notices=notices,
+        closest=near,
+        attribute=attribute,
+    )
+    return Answer(
+        question=question,
+        status=status,
+        text=text,
+        quotes=quotes,
+        claims=claims,
+        backend=draft.backend,
+        notices=notices,
+        closest=near,
+        usage=draft.usage,
+        corpus=attribute,
+    )

@@ -124,6 +124,8 @@ def _plain(html_text: str) -> str:
 
 def to_history(history: list[Any] | None) -> list[dict]:
     """Gradio's chat history as ``[{"role", "content"}]`` with plain-text contents."""
+    if history is not None and not isinstance(history, (list, tuple)):  # e.g. from /chat
+        raise QuestionError("the history must be a list of {role, content} messages")
     turns: list[dict] = []
     for message in history or []:
         if isinstance(message, dict):
@@ -272,7 +274,11 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         return "", message
 
     def show_question(question: str, history: list):
-        return [*(history or []), {"role": "user", "content": question}]
+        import html
+
+        # The chat renders Markdown with HTML: escaped, typed markup shows as the text it is.
+        shown = html.escape(question, quote=False)
+        return [*(history or []), {"role": "user", "content": shown}]
 
     def respond(question: str, history: list, state: Assistant | None):
         current = session_bot(state)
@@ -296,8 +302,10 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             progress(0.4, desc="Indexing its sentences…")
             new.index  # noqa: B018  (build now, with the progress shown)
         except AssistantError as exc:
-            gr.Warning(f"Could not load that document: {exc}")
-            return (gr.skip(),) * 5 + (f"**Could not load that document:** {exc}", state)
+            # the reader knows the file by its name, not by the server's upload folder
+            reason = str(exc).replace(str(Path(path).parent) + os.sep, "") if path else str(exc)
+            gr.Warning(f"Could not load that document: {reason}")
+            return (gr.skip(),) * 5 + (f"**Could not load that document:** {reason}", state)
         views = document_views(new, uploaded=True)
         counts = f"{len(new.document.sentences)} sentences"
         note = f"Loaded **{new.document.title}** ({counts}). Ask about it below."

@@ -36,6 +36,12 @@ def content_id(*parts: object, length: int = 12) -> str:
     return digest[:length]
 
 
+def document_id(text: str) -> str:
+    """A document's id: the hash of its exact text, so renaming a file keeps it and any
+    edit changes it."""
+    return content_id(text, length=16)
+
+
 @dataclass(frozen=True)
 class Block:
     """A structural unit of the document (title, paragraph, comment...)."""
@@ -53,7 +59,10 @@ class Block:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence with its offsets, its block, and the footnote numbers it cites."""
+    """One sentence with its offsets, its block, and the footnote numbers it cites.
+
+    ``id`` hashes the document's content id with the sentence's offset and text, so it is
+    unique across a corpus; ``document_id`` says which document's text the offsets index."""
 
     id: str
     index: int
@@ -63,6 +72,7 @@ class Sentence:
     end: int
     text: str
     footnotes: tuple[int, ...] = ()
+    document_id: str = ""
 
 
 # Retrieval works on sentences; ``Passage`` is the name the rest of the pipeline uses.
@@ -97,7 +107,7 @@ class Document:
 
     @cached_property
     def id(self) -> str:
-        return content_id(self.text, length=16)
+        return document_id(self.text)
 
     @property
     def title(self) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from assistant.errors import DocumentError
-from index.document import Block, Document, Footnote, Sentence, content_id
+from index.document import Block, Document, Footnote, Sentence, content_id, document_id
 from index.sentences import FOOTNOTE_MARKER, footnote_numbers, split_sentences
 
 MAX_BYTES = 20_000_000
@@ -183,6 +183,7 @@ def _assemble(
 ) -> Document:
     blocks: list[Block] = []
     sentences: list[Sentence] = []
+    doc_id = document_id(text)
     for kind, s, e in kinds:
         while s < e and text[s].isspace():
             s += 1
@@ -201,7 +202,7 @@ def _assemble(
             body = text[ss:se]
             sentences.append(
                 Sentence(
-                    id=content_id(ss, body),
+                    id=content_id(doc_id, ss, body),
                     index=len(sentences),
                     block_index=block.index,
                     section=block.section,
@@ -209,6 +210,7 @@ def _assemble(
                     end=se,
                     text=body,
                     footnotes=footnote_numbers(body),
+                    document_id=doc_id,
                 )
             )
     cited = {n for s in sentences for n in s.footnotes}
@@ -233,7 +235,7 @@ def parse_markdown(text: str) -> Document:
     md = MarkdownIt("commonmark")
     tokens = md.parse(text)
     line_starts = [0]
-    for m in re.finditer("\n", text):
+    for m in re.finditer(r"\r\n?|\n", text):  # markdown-it's line breaks: a lone \r is one too
         line_starts.append(m.end())
     line_starts.append(len(text) + 1)
 

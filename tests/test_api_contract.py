@@ -12,7 +12,7 @@ from assistant.errors import AssistantError, BackendError, QuestionError
 from index.document import SECTIONS, Document
 
 CONTRACT_KEYS = {"question", "status", "text", "quotes", "claims", "backend"}
-QUOTE_KEYS = {"text", "start", "end", "section", "footnotes"}
+QUOTE_KEYS = {"text", "start", "end", "section", "footnotes", "document_id", "document_title"}
 CLAIM_KEYS = {"text", "supported", "quotes"}
 AUDIT_KEYS = {"id", "text", "start", "end", "section", "status", "footnotes", "hedges"}
 
@@ -24,7 +24,8 @@ QUESTIONS = [
 ]
 
 
-def _check_contract(data: dict, question: str, document_text: str) -> None:
+def _check_contract(data: dict, question: str, document: Document) -> None:
+    document_text = document.text
     assert set(data) == CONTRACT_KEYS
     assert data["question"] == question
     assert data["status"] in {"answered", "not_in_document"}
@@ -39,6 +40,8 @@ def _check_contract(data: dict, question: str, document_text: str) -> None:
         assert q["section"] in SECTIONS
         assert isinstance(q["footnotes"], list)
         assert all(type(n) is int for n in q["footnotes"])
+        assert q["document_id"] == document.id
+        assert q["document_title"] == document.title
     for c in data["claims"]:
         assert set(c) == CLAIM_KEYS
         assert isinstance(c["text"], str) and c["text"]
@@ -54,7 +57,7 @@ def _check_contract(data: dict, question: str, document_text: str) -> None:
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_to_dict_matches_the_contract(bot: Assistant, question: str) -> None:
-    _check_contract(bot.ask(question).to_dict(), question, bot.document.text)
+    _check_contract(bot.ask(question).to_dict(), question, bot.document)
 
 
 def test_sections_are_the_eight_allowed_values() -> None:

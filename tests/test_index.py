@@ -14,10 +14,11 @@ import pytest
 
 from assistant.core import Assistant
 from assistant.errors import IndexBuildError
+from index import embed as embed_module
 from index.document import Document, Sentence
-from index.embed import Embedder
+from index.embed import Embedder, exported_model, model_cache_dir
 from index.load import load_document
-from index.store import RRF_K, Hit, HybridIndex, fuse
+from index.store import RRF_K, Hit, HybridIndex, MemoryIndex, chroma_client, fuse, passage_view
 
 SMALL_DOC = (
     "Harbour Report\n\n"
@@ -43,8 +44,8 @@ def built(document: Document, embedder: Embedder, cache: Path) -> tuple[HybridIn
     calls: list[float] = []
     original = HybridIndex.build
 
-    def counting_build(self: HybridIndex, progress: bool = False) -> float:
-        seconds = original(self, progress)
+    def counting_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
+        seconds = original(self, progress, **kwargs)
         calls.append(seconds)
         return seconds
 
@@ -76,6 +77,7 @@ def test_first_open_builds_into_the_keyed_folder(
     assert meta["document"] == document.id
     assert meta["model"] == embedder.key
     assert meta["passages"] == [s.id for s in document.sentences]
+    assert meta["chroma"] == "embedded"
     assert _leftovers(cache / "index") == [index.path.name]  # no temp folders left behind
 
 
@@ -90,7 +92,7 @@ def test_second_open_loads_without_building(
     meta = index.path / "meta.json"
     before = meta.stat().st_mtime_ns
 
-    def no_build(self: HybridIndex, progress: bool = False) -> float:
+    def no_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
         raise AssertionError("a valid index was rebuilt")
 
     monkeypatch.setattr(HybridIndex, "build", no_build)
@@ -136,7 +138,7 @@ def test_stale_meta_is_rebuilt(
     (path / "meta.json").write_text(json.dumps({"format": 3, "passages": ["x"]}))
     built: list[bool] = []
 
-    def fake_build(self: HybridIndex, progress: bool = False) -> float:
+    def fake_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
         built.append(True)
         raise IndexBuildError("stop here")
 
@@ -290,7 +292,9 @@ def test_fuse_of_one_ranking_keeps_its_order() -> None:
 # -- importability ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["index.load", "index.store", "index.embed"])
+@pytest.mark.parametrize(
+    "module", ["index.load", "index.store", "index.embed", "index.corpus", "index.corpus_store"]
+)
 def test_index_modules_import_first(module: str) -> None:
     """``import index.load`` in a fresh interpreter (a script, a notebook, the benchmark)
     must not depend on ``assistant`` having been imported before."""
@@ -302,3 +306,87 @@ def test_index_modules_import_first(module: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr.strip().splitlines()[-1]
+
+
+# -- a document of a corpus searches as its own index does ---------------------------------------
+
+
+def test_memory_index_searches_like_the_hybrid_index(
+    built: tuple[HybridIndex, float, int], document: Document, embedder: Embedder
+) -> None:
+    index = built[0]
+    got = index._collection.get(include=["embeddings"])
+    by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+    vectors = np.stack([by_id[p.id] for p in index.passages])
+    memory = MemoryIndex(document, embedder, vectors, index.vocabulary)
+    for question in ["How many police were injured?", "Who funds NEXTA?", "curfew in Almaty"]:
+        for mode in ("hybrid", "dense", "bm25"):
+            a = [(h.passage.id, h.dense_rank, h.bm25_rank) for h in index.search(question, 8, mode)]
+            b = [
+                (h.passage.id, h.dense_rank, h.bm25_rank) for h in memory.search(question, 8, mode)
+            ]
+            assert a == b, (question, mode)
+    with pytest.raises(IndexBuildError, match="vectors for"):
+        MemoryIndex(document, embedder, vectors[:3], index.vocabulary)
+
+
+def test_server_index_has_its_own_key(document: Document, embedder: Embedder) -> None:
+    local = HybridIndex.key(document, embedder)
+    assert HybridIndex.key(document, embedder, "http://127.0.0.1:8000") != local
+    assert HybridIndex.key(document, embedder, None) == local
+
+
+def test_embedded_client_needs_a_folder() -> None:
+    with pytest.raises(IndexBuildError, match="needs a folder"):
+        chroma_client(None, None)
+
+
+# -- embedding backends -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_passages(document: Document) -> list[str]:
+    return [passage_view(p) for p in document.sentences[:40]]
+
+
+def test_onnx_embeddings_equal_sentence_transformers(sample_passages: list[str]) -> None:
+    """The default ONNX backend is the same model: vectors and word-piece vectors match
+    sentence-transformers' own to float precision."""
+    onnx, torch_ = Embedder(backend="onnx"), Embedder(backend="torch")
+    a, b = onnx.encode(sample_passages), torch_.encode(sample_passages)
+    assert a.shape == b.shape == (len(sample_passages), 384)
+    assert float((a * b).sum(axis=1).min()) > 0.9999
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    (va, sa), (vb, sb) = (
+        onnx.token_vectors(sample_passages[5]),
+        torch_.token_vectors(sample_passages[5]),
+    )
+    assert sa == sb
+    assert float((va * vb).sum(axis=1).min()) > 0.999
+    assert onnx.encode([]).shape == (0, 384)
+
+
+def test_int8_embeddings_stay_close(sample_passages: list[str]) -> None:
+    a = Embedder(backend="onnx").encode(sample_passages)
+    b = Embedder(backend="onnx-int8").encode(sample_passages)
+    assert float((a * b).sum(axis=1).mean()) > 0.98
+
+
+def test_backend_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = {Embedder(backend=b).key for b in ("onnx", "onnx-int8", "torch")}
+    assert len(keys) == 3
+    monkeypatch.setenv("ASSISTANT_EMBED_BACKEND", "onnx-int8")
+    assert Embedder().backend == "onnx-int8"
+    with pytest.raises(IndexBuildError, match="unknown embedding backend"):
+        Embedder(backend="tensorflow")
+
+
+def test_onnx_export_is_made_once(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = exported_model(embedder.model_path, int8=False)
+    assert first.exists() and first.parent.parent == model_cache_dir()
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(embed_module, "_export_onnx", refuse)
+    assert exported_model(embedder.model_path, int8=False) == first

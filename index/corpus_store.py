@@ -1,0 +1,641 @@
+"""The corpus index: one Chroma collection for every passage of every document (each with
+its ``document_id``), BM25 across the corpus, and a manifest that makes updates incremental.
+
+``sync`` compares the files with the manifest and touches only what changed: new or edited
+documents are parsed, embedded and upserted; removed ones are deleted by ``document_id``;
+unchanged files are not even read.  Upserts are idempotent and the manifest is written
+after the store, so an interrupted sync simply resumes.  Derived data that spans the corpus
+(BM25, passage counts per stem, the vocabulary) is rebuilt from the manifest's stored
+terms, never from the files, into a temporary folder swapped into place.
+
+Search fuses Chroma's nearest neighbours with BM25's best passages (RRF) across the corpus;
+a document the answer draws on is then searched on its own (``document_index``) exactly as
+a single document is, so per-document answers keep single-document quality.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import DocumentError, IndexBuildError
+from index.corpus import (
+    DOCUMENT_CACHE,
+    Corpus,
+    DocumentRecord,
+    DocumentTerms,
+    Manifest,
+    SourceRecord,
+)
+from index.document import Document, Passage, content_id
+from index.embed import DIMENSION, Embedder
+from index.load import load_document
+from index.store import (
+    Hit,
+    Lexicon,
+    MemoryIndex,
+    Vocabulary,
+    chroma_client,
+    default_cache_dir,
+    document_vocabulary,
+    passage_metadata,
+    passage_view,
+    rrf,
+    server_url,
+)
+from index.text import content_terms
+
+CORPUS_FORMAT = 1
+DERIVED_FORMAT = 1
+COLLECTION = "corpus"
+#: How many nearest neighbours and BM25 hits go into the fusion.
+POOL = 100
+#: Documents parsed, embedded and upserted per step (also the resume granularity).
+CHUNK_DOCUMENTS = 128
+EMBED_BATCH = 64
+MAX_VOCABULARY = 200_000
+
+
+@dataclass
+class SyncReport:
+    """What one ``sync`` did, with the time spent in each stage."""
+
+    documents: int = 0
+    passages: int = 0
+    added: int = 0  # documents embedded (new content)
+    removed: int = 0  # documents deleted from the store
+    unchanged: int = 0  # files not even read
+    reread: int = 0  # files read again whose content had not changed
+    embedded: int = 0  # passages embedded
+    words_embedded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    rebuilt_store: bool = False
+    seconds: float = 0.0
+    parse_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    store_seconds: float = 0.0
+    derived_seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+class CorpusIndex:
+    """Hybrid retrieval over many documents, in an embedded Chroma or a Chroma server."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        embedder: Embedder,
+        folder: Path,
+        chroma_url: str | None = None,
+        collection: str | None = None,
+    ) -> None:
+        self.corpus = corpus
+        self.embedder = embedder
+        self.folder = folder
+        self.chroma_url = chroma_url
+        self.collection_name = collection or (f"corpus-{folder.name}" if chroma_url else COLLECTION)
+        self.manifest = Manifest(folder / "manifest.sqlite")
+        self.records: dict[str, DocumentRecord] = {}
+        self.lexicon: Lexicon | None = None
+        self._collection = None
+        self._bm25 = None
+        self._doc_ids: list[str] = []
+        self._doc_of = np.zeros(0, dtype=np.int32)
+        self._sentence_of = np.zeros(0, dtype=np.int32)
+        self._indexes: OrderedDict[str, MemoryIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self.last_sync: SyncReport | None = None
+        self._loaded: str | None = None  # the derived state in memory
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @staticmethod
+    def key(corpus: Corpus, embedder: Embedder, chroma_url: str | None = None) -> str:
+        return content_id(corpus.name, embedder.key, CORPUS_FORMAT, chroma_url or "", length=20)
+
+    @classmethod
+    def open(
+        cls,
+        corpus: Corpus,
+        embedder: Embedder | None = None,
+        cache_dir: str | Path | None = None,
+        chroma_url: str | None = None,
+        collection: str | None = None,
+        progress: bool = False,
+        rebuild: bool = False,
+    ) -> CorpusIndex:
+        """The corpus's index, brought up to date with its files first."""
+        embedder = embedder or Embedder()
+        url = server_url(chroma_url)
+        root = (Path(cache_dir) if cache_dir else default_cache_dir()) / "corpus"
+        index = cls(corpus, embedder, root / cls.key(corpus, embedder, url), url, collection)
+        index.sync(progress=progress, rebuild=rebuild)
+        return index
+
+    @property
+    def passages(self) -> int:
+        return len(self._doc_of)
+
+    def _client(self):
+        return chroma_client(self.chroma_url, self.folder / "chroma")
+
+    def _open_collection(self, recreate: bool = False):
+        client = self._client()
+        if recreate:
+            with contextlib.suppress(Exception):  # not there yet
+                client.delete_collection(self.collection_name)
+        return client.get_or_create_collection(
+            self.collection_name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"model": self.embedder.key, "format": CORPUS_FORMAT},
+        )
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One sync at a time per index folder, across processes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "w") as handle:
+            try:
+                import fcntl
+
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            except ImportError:  # pragma: no cover - not POSIX
+                pass
+            yield
+
+    def sync(self, progress: bool = False, rebuild: bool = False) -> SyncReport:
+        """Bring the store in line with the corpus files; returns what was done."""
+        with self._exclusive():
+            try:
+                report = self._sync(progress, rebuild)
+            except (IndexBuildError, KeyboardInterrupt):
+                raise
+            except DocumentError:
+                raise
+            except Exception as exc:
+                raise IndexBuildError(f"corpus index update failed: {exc}") from exc
+        self.last_sync = report
+        return report
+
+    def _sync(self, progress: bool, rebuild: bool) -> SyncReport:
+        from tqdm.auto import tqdm
+
+        started = time.perf_counter()
+        report = SyncReport()
+        records = self.manifest.documents()
+        expected = sum(r.passages for r in records.values())
+        collection = self._open_collection()
+        count = collection.count()
+        if rebuild or count < expected:
+            # The store lost passages (wiped, or changed behind our back), or a rebuild was
+            # asked for: forget everything and index every file again.  (More passages than
+            # recorded is an interrupted sync's upserts: they are kept and reconciled below.)
+            if rebuild or count or records:
+                collection = self._open_collection(recreate=True)
+                self.manifest.clear()
+                report.rebuilt_store = True
+            records = {}
+        self._collection = collection
+
+        sources = self.manifest.sources()
+        seen: dict[str, SourceRecord] = {}
+        pending: list[tuple[Path, os.stat_result]] = []
+        for path in self.corpus.paths:
+            try:
+                st = path.stat()
+            except OSError as exc:
+                report.skipped.append((str(path), exc.strerror or str(exc)))
+                continue
+            prev = sources.get(str(path))
+            if (
+                prev is not None
+                and prev.mtime_ns == st.st_mtime_ns
+                and prev.size == st.st_size
+                and prev.document_id in records
+            ):
+                seen[str(path)] = prev
+                self.corpus.locate(prev.document_id, path)
+                report.unchanged += 1
+            else:
+                pending.append((path, st))
+
+        bar = tqdm(
+            total=len(pending), desc="index", unit="doc", disable=not progress or not pending
+        )
+        new_ids: set[str] = set()
+        for i in range(0, len(pending), CHUNK_DOCUMENTS):
+            t0 = time.perf_counter()
+            fresh: list[Document] = []
+            rows: list[SourceRecord] = []
+            for path, st in pending[i : i + CHUNK_DOCUMENTS]:
+                try:
+                    doc = load_document(path)
+                except DocumentError as exc:
+                    report.skipped.append((str(path), str(exc)))
+                    continue
+                row = SourceRecord(str(path), doc.id, st.st_mtime_ns, st.st_size)
+                rows.append(row)
+                seen[row.path] = row
+                self.corpus.locate(doc.id, path)
+                if doc.id in records or doc.id in new_ids:
+                    report.reread += 1  # touched, renamed or copied: nothing to embed
+                    continue
+                new_ids.add(doc.id)
+                fresh.append(doc)
+            report.parse_seconds += time.perf_counter() - t0
+            added = self._add_documents(fresh, report)
+            self.manifest.add(added, rows)
+            records.update({r.id: r for r, _ in added})
+            report.added += len(fresh)
+            bar.update(min(CHUNK_DOCUMENTS, len(pending) - i))
+            bar.set_postfix(passages=report.embedded)
+        bar.close()
+
+        live = {s.document_id for s in seen.values()}
+        gone = [doc_id for doc_id in records if doc_id not in live]
+        if gone:
+            t0 = time.perf_counter()
+            for j in range(0, len(gone), 500):
+                collection.delete(where={"document_id": {"$in": gone[j : j + 500]}})
+            report.store_seconds += time.perf_counter() - t0
+        self.manifest.remove(gone, [p for p in sources if p not in seen])
+        for doc_id in gone:
+            records.pop(doc_id, None)
+        report.removed = len(gone)
+        if collection.count() != sum(r.passages for r in records.values()):
+            report.removed += self._drop_orphans(set(records), report)
+        # a renamed (or copied-then-deleted) file: the document now lives elsewhere
+        where: dict[str, str] = {}
+        for row in sorted(seen.values(), key=lambda r: r.path):
+            where.setdefault(row.document_id, row.path)
+        moved = {
+            doc_id: where[doc_id]
+            for doc_id, record in records.items()
+            if record.path not in seen and doc_id in where
+        }
+        if moved:
+            self.manifest.move(moved)
+            for doc_id, path in moved.items():
+                records[doc_id] = replace(records[doc_id], path=path)
+        self.records = records
+        with self._lock:
+            self._indexes.clear()
+
+        t0 = time.perf_counter()
+        self._ensure_derived(report, progress)
+        report.derived_seconds = time.perf_counter() - t0
+        report.documents = len(records)
+        report.passages = self.passages
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _drop_orphans(self, known: set[str], report: SyncReport) -> int:
+        """Delete passages of documents the manifest does not know (left by a sync that
+        stopped between the store and the manifest, for a file since removed)."""
+        t0 = time.perf_counter()
+        orphans: set[str] = set()
+        offset, page = 0, 5000
+        while True:
+            got = self._collection.get(include=["metadatas"], limit=page, offset=offset)
+            metas = got["metadatas"] or []
+            orphans.update(str(m["document_id"]) for m in metas if m["document_id"] not in known)
+            if len(metas) < page:
+                break
+            offset += page
+        ids = sorted(orphans)
+        for j in range(0, len(ids), 500):
+            self._collection.delete(where={"document_id": {"$in": ids[j : j + 500]}})
+        report.store_seconds += time.perf_counter() - t0
+        return len(ids)
+
+    def _add_documents(
+        self, docs: list[Document], report: SyncReport
+    ) -> list[tuple[DocumentRecord, DocumentTerms]]:
+        """Embed and upsert these documents' passages; return their manifest rows."""
+        if not docs:
+            return []
+        passages = [p for d in docs for p in d.sentences if p.text.strip()]
+        views = [passage_view(p) for p in passages]
+        t0 = time.perf_counter()
+        vectors = self.embedder.encode(views, batch_size=EMBED_BATCH)
+        report.embed_seconds += time.perf_counter() - t0
+        report.embedded += len(passages)
+        t0 = time.perf_counter()
+        step = min(5000, self._client_batch())
+        for j in range(0, len(passages), step):
+            chunk = passages[j : j + step]
+            self._collection.upsert(
+                ids=[p.id for p in chunk],
+                embeddings=vectors[j : j + step],
+                metadatas=[passage_metadata(p) for p in chunk],
+            )
+        report.store_seconds += time.perf_counter() - t0
+        from assistant.retrieve import numbers_in
+
+        out = []
+        for doc in docs:
+            own = [p for p in doc.sentences if p.text.strip()]
+            terms = DocumentTerms(
+                index=[p.index for p in own],
+                terms=[content_terms(passage_view(p)) for p in own],
+                words=document_vocabulary(own),
+                numbers=sorted(set().union(*(numbers_in(p.text) for p in own))) if own else [],
+            )
+            record = DocumentRecord(doc.id, doc.title, str(doc.path or ""), doc.format, len(own))
+            out.append((record, terms))
+        return out
+
+    def _client_batch(self) -> int:
+        try:
+            return int(self._client().get_max_batch_size())
+        except Exception:
+            return 1000
+
+    # -- corpus-wide derived data (BM25, counts, vocabulary) ---------------------------------
+
+    def _state(self) -> str:
+        return content_id(*sorted(self.records), DERIVED_FORMAT, self.embedder.key, length=20)
+
+    def _ensure_derived(self, report: SyncReport, progress: bool) -> None:
+        derived = self.folder / "derived"
+        state = self._state()
+        try:
+            current = json.loads((derived / "meta.json").read_text()).get("state")
+        except (OSError, ValueError):
+            current = None
+        if current != state:
+            self._build_derived(derived, state, report, progress)
+        elif self._loaded == state:
+            return  # nothing changed since it was loaded: keep what is in memory
+        self._load_derived(derived)
+        self._loaded = state
+
+    def _build_derived(self, derived: Path, state: str, report: SyncReport, progress: bool) -> None:
+        import bm25s
+
+        doc_ids: list[str] = []
+        doc_of: list[int] = []
+        sentence_of: list[int] = []
+        tokens: list[list[str]] = []
+        df: Counter[str] = Counter()
+        word_df: Counter[str] = Counter()
+        numbers: set[str] = set()
+        for doc_id, terms in self.manifest.terms():
+            if doc_id not in self.records:
+                continue
+            n = len(doc_ids)
+            doc_ids.append(doc_id)
+            for index, toks in zip(terms.index, terms.terms, strict=True):
+                doc_of.append(n)
+                sentence_of.append(index)
+                tokens.append(toks or ["\x00"])
+                df.update(set(toks))
+            word_df.update(terms.words)
+            numbers.update(terms.numbers)
+
+        words = [w for w, _ in word_df.most_common(MAX_VOCABULARY)]
+        known = self.manifest.word_vectors(words)
+        missing = [w for w in words if w not in known]
+        if missing:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(missing), desc="vocabulary", unit="word", disable=not progress)
+            t0 = time.perf_counter()
+            for j in range(0, len(missing), 2048):
+                chunk = missing[j : j + 2048]
+                vectors = self.embedder.encode(chunk, batch_size=128)
+                self.manifest.put_word_vectors(chunk, vectors)
+                known.update(zip(chunk, vectors, strict=True))
+                bar.update(len(chunk))
+            bar.close()
+            report.embed_seconds += time.perf_counter() - t0
+            report.words_embedded += len(missing)
+        matrix = (
+            np.stack([known[w] for w in words]).astype(np.float32)
+            if words
+            else np.zeros((0, DIMENSION), dtype=np.float32)
+        )
+
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".derived-{uuid.uuid4().hex[:6]}-", dir=self.folder))
+        try:
+            if tokens:
+                bm25 = bm25s.BM25()
+                bm25.index(tokens, show_progress=False)
+                bm25.save(str(tmp / "bm25"), show_progress=False)
+            np.savez(
+                tmp / "passages.npz",
+                doc_of=np.asarray(doc_of, dtype=np.int32),
+                sentence_of=np.asarray(sentence_of, dtype=np.int32),
+            )
+            (tmp / "documents.json").write_text(json.dumps(doc_ids))
+            (tmp / "lexicon.json").write_text(
+                json.dumps({"df": df, "passages": len(tokens), "numbers": sorted(numbers)})
+            )
+            (tmp / "vocab.json").write_text(json.dumps(words, ensure_ascii=False))
+            np.save(tmp / "vocab.npy", matrix)
+            (tmp / "meta.json").write_text(json.dumps({"state": state, "format": DERIVED_FORMAT}))
+            if derived.exists():
+                trash = self.folder / f".old-{uuid.uuid4().hex[:8]}"
+                os.replace(derived, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.replace(tmp, derived)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _load_derived(self, derived: Path) -> None:
+        import bm25s
+
+        try:
+            arrays = np.load(derived / "passages.npz")
+            self._doc_of = arrays["doc_of"]
+            self._sentence_of = arrays["sentence_of"]
+            self._doc_ids = json.loads((derived / "documents.json").read_text())
+            self._bm25 = (
+                bm25s.BM25.load(str(derived / "bm25")) if (derived / "bm25").exists() else None
+            )
+            lex = json.loads((derived / "lexicon.json").read_text())
+            words = json.loads((derived / "vocab.json").read_text(encoding="utf-8"))
+            vocabulary = Vocabulary(words, np.load(derived / "vocab.npy"))
+        except Exception as exc:
+            raise IndexBuildError(f"cannot load the corpus index at {derived}: {exc}") from exc
+        self.lexicon = Lexicon(lex["df"], lex["passages"], frozenset(lex["numbers"]), vocabulary)
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def document(self, document_id: str) -> Document:
+        return self.corpus.document(document_id)
+
+    def title(self, document_id: str) -> str:
+        record = self.records.get(document_id)
+        return record.title if record else self.document(document_id).title
+
+    def document_index(self, document_id: str) -> MemoryIndex:
+        """One document searched on its own, as a single-document index would search it."""
+        with self._lock:
+            found = self._indexes.get(document_id)
+            if found is not None:
+                self._indexes.move_to_end(document_id)
+                return found
+        doc = self.document(document_id)
+        got = self._collection.get(
+            where={"document_id": document_id}, include=["embeddings", "metadatas"]
+        )
+        by_index = {
+            int(m["index"]): np.asarray(v, dtype=np.float32)
+            for m, v in zip(got["metadatas"], got["embeddings"], strict=True)
+        }
+        passages = [p for p in doc.sentences if p.text.strip()]
+        if any(p.index not in by_index for p in passages):
+            raise IndexBuildError(
+                f"the store lacks passages of {doc.title!r}; rebuild the corpus index"
+            )
+        vectors = (
+            np.stack([by_index[p.index] for p in passages])
+            if passages
+            else np.zeros((0, DIMENSION), dtype=np.float32)
+        )
+        index = MemoryIndex(doc, self.embedder, vectors, self._vocabulary_of(passages))
+        with self._lock:
+            self._indexes[document_id] = index
+            while len(self._indexes) > DOCUMENT_CACHE:
+                self._indexes.popitem(last=False)
+        return index
+
+    def _vocabulary_of(self, passages: list[Passage]) -> Vocabulary:
+        """The document's own vocabulary, vectors taken from the corpus's."""
+        words = document_vocabulary(passages)
+        corpus_vocab = self.lexicon.vocabulary if self.lexicon else None
+        if corpus_vocab is None:
+            vectors = self.embedder.encode(words, batch_size=64)
+            return Vocabulary(words, vectors)
+        have, missing = corpus_vocab.subset(words)
+        extra = self.embedder.encode(missing, batch_size=64) if missing else None
+        rows = {w: have.vectors[i] for i, w in enumerate(have.words)}
+        if extra is not None:
+            rows.update(zip(missing, extra, strict=True))
+        matrix = (
+            np.stack([rows[w] for w in words])
+            if words
+            else np.zeros((0, DIMENSION), dtype=np.float32)
+        )
+        return Vocabulary(words, matrix)
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    def _pool(
+        self, question: str, mode: str, vector: np.ndarray | None, terms: list[str] | None
+    ) -> tuple[dict, dict, dict, dict, dict]:
+        """Chroma's nearest neighbours and BM25's best passages across the corpus, fused:
+        (fused, dense, lexical, dense ranks, BM25 ranks), keyed by (document id, index)."""
+        if mode not in {"hybrid", "dense", "bm25"}:
+            raise ValueError(f"unknown retrieval mode {mode!r}")
+        dense: dict[tuple[str, int], float] = {}
+        lexical: dict[tuple[str, int], float] = {}
+        if mode in {"hybrid", "dense"} and self.passages:
+            if vector is None:
+                vector = self.embedder.encode([question])[0]
+            res = self._collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=min(POOL, self.passages),
+                include=["distances", "metadatas"],
+            )
+            for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
+                dense[(str(meta["document_id"]), int(meta["index"]))] = 1.0 - float(dist)
+        if mode in {"hybrid", "bm25"} and self._bm25 is not None:
+            terms = content_terms(question) if terms is None else terms
+            if terms:
+                scores = self._bm25.get_scores(terms)
+                top = min(POOL, len(scores))
+                best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else None
+                positions = np.arange(len(scores)) if best is None else best
+                for pos in positions[scores[positions] > 0]:
+                    key = (self._doc_ids[self._doc_of[pos]], int(self._sentence_of[pos]))
+                    lexical[key] = float(scores[pos])
+        fused, dr, br = rrf(dense, lexical)
+        return fused, dense, lexical, dr, br
+
+    def rank_documents(
+        self,
+        question: str,
+        limit: int,
+        mode: str = "hybrid",
+        vector: np.ndarray | None = None,
+        terms: list[str] | None = None,
+        names: list[str] | None = None,
+    ) -> list[str]:
+        """Candidate documents for the question, without reading any: taken in turn from
+        rankings of documents by their best passage: by the question's names alone (BM25
+        over ``names``), fused, BM25 alone, dense alone.  Fusion alone would miss a document
+        found by one signal only, such as the one article naming a rare person among many
+        that match the question's common words."""
+        fused, dense, lexical, _, _ = self._pool(question, mode, vector, terms)
+        named: dict[tuple[str, int], float] = {}
+        if names and mode in {"hybrid", "bm25"}:
+            named = self._pool(question, "bm25", None, names)[2]
+        rankings = []
+        for scores in (named, fused, lexical, dense):
+            best: dict[str, float] = {}
+            for (doc_id, _), score in scores.items():
+                best[doc_id] = max(best.get(doc_id, -1e9), score)
+            rankings.append(sorted(best, key=lambda d, b=best: (-b[d], d)))
+        out: dict[str, None] = {}
+        for rank in range(max(map(len, rankings), default=0)):
+            for ranking in rankings:
+                if rank < len(ranking) and len(out) < limit:
+                    out.setdefault(ranking[rank])
+        return list(out)
+
+    def search(
+        self,
+        question: str,
+        k: int = 8,
+        mode: str = "hybrid",
+        vector: np.ndarray | None = None,
+        terms: list[str] | None = None,
+    ) -> list[Hit]:
+        """Top-k passages of the whole corpus by RRF of Chroma's nearest neighbours and
+        BM25's best passages; each hit's passage knows its ``document_id``."""
+        fused, dense, lexical, dr, br = self._pool(question, mode, vector, terms)
+        order = sorted(fused, key=lambda key: (-fused[key], key))
+        hits: list[Hit] = []
+        for key in order:
+            if len(hits) >= k:
+                break
+            try:
+                passage = self.document(key[0]).sentences[key[1]]
+            except (DocumentError, IndexError):
+                continue  # its file changed or vanished since the last sync
+            hits.append(
+                Hit(
+                    passage,
+                    fused[key],
+                    dense.get(key, 0.0),
+                    lexical.get(key, 0.0),
+                    dr.get(key),
+                    br.get(key),
+                )
+            )
+        return hits
+
+    # -- measurement -------------------------------------------------------------------------
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk of this index's local folder (the embedded store included)."""
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
