@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+from harness import free_port, serve_in_process
 from scripted_server import answer
 
 from assistant import Assistant
@@ -61,19 +61,8 @@ def app_bot(bot: Assistant) -> Assistant:
 @pytest.fixture(scope="module")
 def served(app_bot: Assistant) -> Iterator[str]:
     """The app launched in a background thread on a free loopback port; yields its URL."""
-    port = _free_port()
-    demo = app.build_app(app_bot)
-    app.launch(demo, port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with serve_in_process(app_bot) as url:
+        yield url
 
 
 class StubBot:
@@ -451,7 +440,7 @@ def test_page_streams_a_model_draft_then_the_verified_answer(openai_env, app_bot
         chunk_delay=0.15,
     )
     openai_env.enqueue_error(500)
-    port = _free_port()
+    port = free_port()
     demo = app.build_app(llm_bot)
     app.launch(demo, port, prevent_thread_lock=True, quiet=True)
     with sync_api.sync_playwright() as p:

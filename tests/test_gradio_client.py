@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from gradio_client import Client
+from harness import free_port, stop
 
 from assistant import web
 from assistant.core import Assistant
@@ -57,23 +57,6 @@ print(json.dumps(out, ensure_ascii=False))
 """
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """End a process this test started: politely, then for sure."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def wait_for_client(
