@@ -12,6 +12,7 @@ MCP clients.  ``build_app`` returns the Blocks, so the page can be mounted elsew
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import logging
 import os
@@ -115,8 +116,6 @@ def content_text(content: Any) -> str:
 
 def _plain(html_text: str) -> str:
     """An answer message as plain text for the follow-up rewriter (tags and entities gone)."""
-    import html
-
     text = _STATUS_FOOTER.sub("", html_text)
     text = re.sub(r"</(p|div|blockquote)>|<br\s*/?>", "\n", text)
     return html.unescape(_TAGS.sub("", text)).strip()
@@ -135,8 +134,9 @@ def to_history(history: list[Any] | None) -> list[dict]:
         if role not in ("user", "assistant"):
             continue
         text = content_text(content).strip()
-        if role == "assistant":
-            text = _plain(text)  # drop markup and the "answered · backend" footer
+        # answers: drop markup and the "answered · backend" footer; questions: the page
+        # shows what was typed escaped, the rewriter gets it back as typed
+        text = _plain(text) if role == "assistant" else html.unescape(text)
         if text:
             turns.append({"role": role, "content": text})
     return turns
@@ -274,8 +274,6 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         return "", message
 
     def show_question(question: str, history: list):
-        import html
-
         # The chat renders Markdown with HTML: escaped, typed markup shows as the text it is.
         shown = html.escape(question, quote=False)
         return [*(history or []), {"role": "user", "content": shown}]

@@ -221,6 +221,9 @@ def test_history_conversion_handles_parts_files_and_components():
         {"role": "assistant", "content": "as an object"},
     ]
     assert app.to_history(None) == []
+    # the page shows typed questions escaped; the rewriter gets them back as typed
+    escaped = [{"role": "user", "content": "Is 5 &lt; 6 &amp; <b>x</b>?"}]
+    assert app.to_history(escaped) == [{"role": "user", "content": "Is 5 < 6 & <b>x</b>?"}]
     assert app.content_text({"text": "no type key"}) == "no type key"
 
 
