@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench import percentile  # noqa: E402  (the same percentile as benchmarks/bench.py)
 from corpus_gen import corpus_terms, generate_article, identifies, write_corpus  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
@@ -54,16 +55,6 @@ TARGETS = {"answer_p50_ms_at_1000": 100.0, "passages_per_s": 200.0}
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def load_items() -> list[dict]:

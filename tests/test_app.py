@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from harness import free_port, serve_in_process
+from harness import chromium, free_port, serve_in_process
 from scripted_server import answer
 
 from assistant import Assistant
@@ -31,17 +31,6 @@ def _import_app():
 
 app = _import_app()
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 QUESTION = "How many police officers were injured?"
 INJURED = "over 100 police injured"
 
@@ -262,12 +251,6 @@ def test_ask_and_chat_endpoints_over_http(served):
     assert any(INJURED in q["text"] for q in data["quotes"])
 
 
-def _browser(p, sync_api):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) - browser test skipped")
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-
 def _shot(page, name: str) -> Path:
     """Screenshots are test artifacts (``$ASSISTANT_TEST_ARTIFACTS`` or ``test-artifacts/``)."""
     folder = Path(os.environ.get("ASSISTANT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -309,7 +292,7 @@ def test_chat_page_in_chromium(served, app_bot, tmp_path):
     quote_text = text[quote_start : text.index("[9]", quote_start) + 3]
 
     with sync_api.sync_playwright() as p:
-        browser = _browser(p, sync_api)
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 950})
             page.set_default_timeout(30_000)
@@ -407,7 +390,7 @@ def test_page_rejects_a_bad_upload_and_keeps_the_document(served, tmp_path):
     bad = tmp_path / "photo.txt"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
     with sync_api.sync_playwright() as p:
-        browser = _browser(p, sync_api)
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 950})
             page.set_default_timeout(30_000)
@@ -447,7 +430,7 @@ def test_page_streams_a_model_draft_then_the_verified_answer(openai_env, app_bot
     demo = app.build_app(llm_bot)
     app.launch(demo, port, prevent_thread_lock=True, quiet=True)
     with sync_api.sync_playwright() as p:
-        browser = _browser(p, sync_api)
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 950})
             page.set_default_timeout(30_000)
