@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -214,6 +214,22 @@ class Assistant:
     def _answerer_for(self, document_id: str) -> ExtractiveAnswerer:
         return self._document_parts(document_id)[0]
 
+    def document_parts(
+        self, document_id: str | None = None
+    ) -> tuple[Document, dict[str, SentenceEvidence]]:
+        """A document and its sentences' evidence, for showing it: the one document, or the
+        corpus's document ``document_id`` (default: its first)."""
+        if self.document is not None:
+            if document_id not in (None, self.document.id):
+                raise DocumentError(f"no document {document_id!r} here")
+            return self.document, self.evidence
+        if document_id is None:
+            document_id = self.documents[0]["id"]
+        elif document_id not in self.index.records:
+            raise DocumentError(f"no document {document_id!r} in the corpus")
+        answerer = self._answerer_for(document_id)
+        return answerer.document, answerer.evidence
+
     def _corpus_verifier(self, retrieval: Retrieval, in_play: list[str]) -> CorpusVerifier:
         """Verifiers of the documents the answer draws on first, then of the other hits'
         documents (an LLM may quote any passage it was shown)."""
@@ -290,16 +306,29 @@ class Assistant:
                 )
         return rows
 
-    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
-        """Answer one question; ``history`` is earlier chat turns as role/content dicts."""
+    def ask(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        *,
+        within: Sequence[str] | None = None,
+    ) -> Answer:
+        """Answer one question; ``history`` is earlier chat turns as role/content dicts;
+        ``within``: over a corpus, answer only from these documents (their ids)."""
         answer = None
-        for item in self.stream(question, history):
+        for item in self.stream(question, history, within=within):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        *,
+        within: Sequence[str] | None = None,
+    ) -> Iterator[str | Answer]:
         """Yield text as it is drafted (LLM backends), then the final verified ``Answer``."""
         started = time.perf_counter()
         question = self._check_question(question)
@@ -310,13 +339,20 @@ class Assistant:
         standalone = self._standalone(question, history or [], notices)
         if notices:
             standalone = strip_instructions(standalone)
-        retrieval = self.retriever.retrieve(standalone, k=self.k, mode=self.retrieval_mode)
+        retrieval = self.retrieve(standalone, within=within)
         per_document = retrieval.per_document[:MAX_DOCUMENTS]  # empty for one document
         draft: Draft | None = None
         if self.backend_name == "openai":
             try:
                 passages = [h.passage for h in retrieval.hits]
-                for item in self.llm.stream_draft(standalone, passages, history or []):
+                titles = (  # over a corpus the model is told which document says what
+                    {p.document_id: self.index.title(p.document_id) for p in passages}
+                    if isinstance(self.index, CorpusIndex)
+                    else None
+                )
+                for item in self.llm.stream_draft(
+                    standalone, passages, history or [], titles=titles
+                ):
                     if isinstance(item, Draft):
                         draft = item
                     else:
@@ -347,8 +383,17 @@ class Assistant:
         answer.latency_ms = round((time.perf_counter() - started) * 1000, 2)
         yield answer
 
-    def retrieve(self, question: str, mode: str | None = None) -> Retrieval:
-        return self.retriever.retrieve(question, k=self.k, mode=mode or self.retrieval_mode)
+    def retrieve(
+        self, question: str, mode: str | None = None, *, within: Sequence[str] | None = None
+    ) -> Retrieval:
+        """The passages closest to ``question``; ``within`` limits a corpus to those documents."""
+        mode = mode or self.retrieval_mode
+        if within and self.document is not None:
+            if set(within) != {self.document.id}:
+                raise DocumentError(f"no document {within[0]!r} here: this is one document")
+        elif within:
+            return self.retriever.retrieve(question, k=self.k, mode=mode, within=within)
+        return self.retriever.retrieve(question, k=self.k, mode=mode)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Each adapter wraps an ``Assistant`` through its public API only, so whatever LangChain
 does around it (chains, agents, callbacks) the document's passages keep their exact
-offsets and every answer is still the verified ``Answer.to_dict()``::
+offsets and every answer is still the verified ``Answer.to_dict()``.  A corpus assistant
+(``Assistant(documents=...)``) works the same way: each passage and quote names its
+document, and its offsets index that document's own text::
 
     from assistant import Assistant
     from assistant.langchain import DocumentRetriever, as_runnable, as_tool
@@ -16,6 +18,7 @@ offsets and every answer is still the verified ``Answer.to_dict()``::
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any, NotRequired
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -26,8 +29,9 @@ from langchain_core.tools import StructuredTool, ToolException
 from pydantic import BaseModel, Field, PrivateAttr
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
+from assistant.audit import audit
 from assistant.core import Assistant
-from assistant.errors import AssistantError, QuestionError
+from assistant.errors import AssistantError, DocumentError, QuestionError
 
 TOOL_NAME = "ask_document"
 TOOL_DESCRIPTION = (
@@ -37,26 +41,66 @@ TOOL_DESCRIPTION = (
     "document with start/end character offsets, section and footnote numbers), claims "
     "(each marked supported or not, with the indexes of the quotes backing it) and backend."
 )
+TOOL_DESCRIPTION_CORPUS = (
+    "Answer a question about {documents}. The answer comes only from those documents. "
+    "Returns JSON: status ('answered' or 'not_in_document'; the latter means none of the "
+    "documents says, so do not answer from elsewhere), text (each statement names the "
+    "document it comes from), quotes (verbatim spans, each with its document_id and "
+    "document_title, start/end character offsets into that document's text, section and "
+    "footnote numbers), claims (each marked supported or not, with the indexes of the quotes "
+    "backing it) and backend."
+)
+#: How many titles a corpus tool's description names (the rest are counted), and how
+#: long each may be: the description is read by the model on every turn.
+TOOL_TITLES = 5
+TITLE_CHARS = 80
+#: Documents whose audit the retriever keeps (a corpus may hold thousands).
+EVIDENCE_CACHE = 32
 
 
-def document_title(bot: Assistant) -> str:
-    """The document's own title, or its file name when it has none."""
-    return bot.document.title or bot.document_path.name
+def document_title(bot: Assistant, document_id: str | None = None) -> str:
+    """The document's own title, or its file name when it has none; over a corpus, the
+    title of the document ``document_id`` (a corpus has no single title)."""
+    if bot.document is not None and document_id in (None, bot.document.id):
+        return bot.document.title or bot.document_path.name
+    if document_id is None:
+        raise DocumentError("a corpus has no single title; name one of its documents")
+    return bot.index.title(document_id)
+
+
+def documents_phrase(bot: Assistant, limit: int = TOOL_TITLES) -> str:
+    """What a tool answers from, for its description: 'the document “A”', or for a corpus
+    'the N documents: “A”, “B”, …' with long lists cut to ``limit`` titles and a count."""
+    if bot.document is not None:
+        return f"the document “{_short(document_title(bot))}”"
+    titles = [f"“{_short(d['title'])}”" for d in bot.documents]
+    if len(titles) == 1:
+        return f"the document {titles[0]}"
+    shown = ", ".join(titles[:limit])
+    if len(titles) > limit:
+        shown += f" and {len(titles) - limit} more"
+    return f"the {len(titles)} documents: {shown}"
+
+
+def _short(title: str, limit: int = TITLE_CHARS) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
 class DocumentRetriever(BaseRetriever):
     """The assistant's hybrid retriever (BM25 + embeddings) as a LangChain retriever.
 
-    Each ``Document`` is one passage, verbatim: ``bot.document.text[start:end] ==
-    page_content``; ``metadata`` carries the offsets, section, footnotes, passage id, fused
-    score and the evidence status the audit gives the sentence, so a chain downstream can
-    cite and qualify what it uses.
+    Each ``Document`` is one passage, verbatim: its own document's ``text[start:end] ==
+    page_content``; ``metadata`` carries the document's id and title, the offsets, section,
+    footnotes, passage id, fused score and the evidence status the audit gives the
+    sentence, so a chain downstream can cite and qualify what it uses.  Over a corpus the
+    passages may come from several documents; each names its own.
     """
 
     bot: Assistant
     k: int | None = Field(default=None, description="keep at most k passages (default: all)")
     mode: str | None = Field(default=None, description="hybrid | bm25 | dense (default: bot's)")
-    _evidence: dict[str, dict] | None = PrivateAttr(default=None)
+    _evidence: OrderedDict[str, dict[str, dict]] = PrivateAttr(default_factory=OrderedDict)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
@@ -64,13 +108,13 @@ class DocumentRetriever(BaseRetriever):
         hits = self.bot.retrieve(query, mode=self.mode).hits
         if self.k is not None:
             hits = hits[: self.k]
-        evidence = self._evidence_by_id()
-        doc = self.bot.document
-        title, source = document_title(self.bot), str(self.bot.document_path)
+        sources = self._sources()
         docs = []
         for hit in hits:
             p = hit.passage
-            verdict = evidence.get(p.id, {})
+            doc_id = p.document_id or self.bot.document.id
+            title, source = sources.get(doc_id) or (document_title(self.bot, doc_id), "")
+            verdict = self._evidence_of(doc_id).get(p.id, {})
             metadata = {
                 "id": p.id,
                 "start": p.start,
@@ -80,18 +124,35 @@ class DocumentRetriever(BaseRetriever):
                 "score": float(hit.score),
                 "evidence": verdict.get("status", "uncited"),
                 "hedges": list(verdict.get("hedges", [])),
-                "document_id": getattr(p, "document_id", "") or doc.id,
+                "document_id": doc_id,
+                "document_title": title,
                 "title": title,
                 "source": source,
             }
             docs.append(Document(page_content=p.text, metadata=metadata, id=p.id))
         return docs
 
-    def _evidence_by_id(self) -> dict[str, dict]:
-        """The audit verdict per passage id; computed once, since the document is fixed."""
-        if self._evidence is None:
-            self._evidence = {row["id"]: row for row in self.bot.audit()}
-        return self._evidence
+    def _sources(self) -> dict[str, tuple[str, str]]:
+        """Title and file of each document, by id (looked up per query: a corpus may sync)."""
+        if self.bot.document is not None:
+            return {self.bot.document.id: (document_title(self.bot), str(self.bot.document_path))}
+        return {d["id"]: (d["title"], d["path"]) for d in self.bot.documents}
+
+    def _evidence_of(self, document_id: str) -> dict[str, dict]:
+        """The audit verdict per passage id of one document.  Kept per document id, which
+        hashes the document's text, so an edited document is audited afresh."""
+        found = self._evidence.get(document_id)
+        if found is None:
+            if self.bot.document is not None and document_id == self.bot.document.id:
+                rows = self.bot.audit()
+            else:
+                rows = [e.to_dict() for e in audit(self.bot.index.document(document_id))]
+            found = self._evidence[document_id] = {row["id"]: row for row in rows}
+            while len(self._evidence) > EVIDENCE_CACHE:
+                self._evidence.popitem(last=False)
+        else:
+            self._evidence.move_to_end(document_id)
+        return found
 
 
 class AskInput(TypedDict):
@@ -145,6 +206,13 @@ class AskDocument(BaseModel):
     question: str = Field(description="A question about the document, in plain language.")
 
 
+def _tool_description(bot: Assistant) -> str:
+    """One document's description as always; a corpus's names its documents instead."""
+    if bot.document is not None:
+        return TOOL_DESCRIPTION.format(title=document_title(bot))
+    return TOOL_DESCRIPTION_CORPUS.format(documents=documents_phrase(bot))
+
+
 def as_tool(bot: Assistant, name: str = TOOL_NAME) -> StructuredTool:
     """``bot`` as a tool for tool-calling models and agents.
 
@@ -163,7 +231,7 @@ def as_tool(bot: Assistant, name: str = TOOL_NAME) -> StructuredTool:
     return StructuredTool.from_function(
         func=ask_document,
         name=name,
-        description=TOOL_DESCRIPTION.format(title=document_title(bot)),
+        description=_tool_description(bot),
         args_schema=AskDocument,
         response_format="content_and_artifact",
         handle_tool_error=True,

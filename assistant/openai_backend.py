@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import openai
@@ -74,6 +74,9 @@ PRICES: dict[str, tuple[float, float]] = {
 #: How much earlier conversation goes into a prompt: it only resolves references.
 HISTORY_TURNS = 6
 HISTORY_CHARS = 600
+#: A title longer than this is shortened in the prompt: it only tells the model which
+#: document is which; the answer text names documents from the index, not from the model.
+TITLE_CHARS = 200
 
 # Our prompt delimiters; data that contains them is defanged so it cannot close a block.
 _DELIMITER = re.compile(
@@ -121,10 +124,31 @@ def _turns(history: Sequence[dict] | None, limit: int = HISTORY_CHARS) -> list[d
     return turns
 
 
-def _passage_vars(passages: Sequence[Passage]) -> list[dict[str, object]]:
+def _is_corpus(passages: Sequence[Passage], titles: Mapping[str, str] | None) -> bool:
+    """Whether the prompt must name each passage's document: the caller answers from a
+    corpus (it gave titles), or the passages come from more than one document."""
+    return titles is not None or len({p.document_id for p in passages}) > 1
+
+
+def _title(text: str) -> str:
+    """A document title fit for a passage attribute: one line, no double quotes (they
+    would end the attribute), our delimiters defanged, and not endless."""
+    text = _defang(" ".join(text.split())).replace('"', "'")
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _passage_vars(
+    passages: Sequence[Passage], titles: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
+    """The template's view of each passage.  Over a corpus each one names its document
+    (title and id), so the model can say which document says what; one document's
+    passages do not, and its prompt stays as it was."""
+    corpus = _is_corpus(passages, titles)
     return [
         {
             "id": p.id,
+            "document_id": p.document_id if corpus else "",
+            "document": _title((titles or {}).get(p.document_id, "")) if corpus else "",
             "section": p.section,
             "footnotes": ", ".join(str(n) for n in p.footnotes),
             "reader": p.section == "comment",
@@ -311,10 +335,18 @@ class OpenAIBackend:
     # -- public API ----------------------------------------------------------------------
 
     def draft(
-        self, question: str, passages: list[Passage], history: list[dict] | None = None
+        self,
+        question: str,
+        passages: list[Passage],
+        history: list[dict] | None = None,
+        titles: Mapping[str, str] | None = None,
     ) -> Draft:
-        """One request; the model's JSON parsed into a ``Draft`` with usage and cost."""
-        messages = self._answer_messages(question, passages, history)
+        """One request; the model's JSON parsed into a ``Draft`` with usage and cost.
+
+        ``titles`` (document id -> title) says the passages come from a corpus: the prompt
+        then names each passage's document and asks for one document per claim.
+        """
+        messages = self._answer_messages(question, passages, history, titles)
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
@@ -338,14 +370,18 @@ class OpenAIBackend:
         return draft
 
     def stream_draft(
-        self, question: str, passages: list[Passage], history: list[dict] | None = None
+        self,
+        question: str,
+        passages: list[Passage],
+        history: list[dict] | None = None,
+        titles: Mapping[str, str] | None = None,
     ) -> Iterator[str | Draft]:
         """Yield readable text deltas (the claim texts as they grow), then the parsed Draft.
 
         The final ``Draft`` equals what ``draft`` would return for the same response.
-        Errors surface as ``BackendError`` while iterating.
+        Errors surface as ``BackendError`` while iterating.  ``titles`` as for ``draft``.
         """
-        messages = self._answer_messages(question, passages, history)
+        messages = self._answer_messages(question, passages, history, titles)
         try:
             stream = self._client.chat.completions.create(
                 model=self.model,
@@ -426,15 +462,22 @@ class OpenAIBackend:
     # -- helpers ---------------------------------------------------------------------------
 
     def _answer_messages(
-        self, question: str, passages: Sequence[Passage], history: Sequence[dict] | None
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        history: Sequence[dict] | None,
+        titles: Mapping[str, str] | None = None,
     ) -> list[dict[str, str]]:
-        """System rules (fixed) + one user message holding the delimited data blocks."""
+        """System rules (fixed per mode: one document or a corpus, never shaped by data) +
+        one user message holding the delimited data blocks."""
+        corpus = _is_corpus(passages, titles)
         try:
-            system = render("answer_system")
+            system = render("answer_system", corpus=corpus)
             user = render(
                 "answer_user",
+                corpus=corpus,
                 question=_defang(question),
-                passages=_passage_vars(passages),
+                passages=_passage_vars(passages, titles),
                 history=_turns(history),
             )
         except PromptError as exc:

@@ -49,9 +49,14 @@ def esc(text: str) -> str:
     return html.escape(text, quote=True).replace("\r", "&#13;")
 
 
-def span_href(start: int, end: int) -> str:
-    """The link a quote carries; the page script highlights ``[start, end)`` on click."""
-    return f"#q-{start}-{end}"
+def span_href(start: int, end: int, document_id: str = "") -> str:
+    """The link a quote carries; the page script highlights ``[start, end)`` on click, in
+    the document ``document_id`` when the pane shows several (a corpus)."""
+    return f"#q-{document_id}-{start}-{end}" if document_id else f"#q-{start}-{end}"
+
+
+def quote_href(q: Quote, corpus: bool) -> str:
+    return span_href(q.start, q.end, q.document_id if corpus else "")
 
 
 # -- the document ------------------------------------------------------------------------
@@ -84,9 +89,15 @@ def render_document(
     """The document as structured HTML.  ``highlights`` are the last answer's quotes, shown
     marked and numbered as in the chat; ``claims_map`` colours every sentence by its evidence
     status and ends it with a text label (colour is never the only signal)."""
-    spans = [(q.start, q.end) for q in highlights]
+    # quotes keep the numbers the answer gives them; those of other documents are skipped
+    mine = [
+        (i, q)
+        for i, q in enumerate(highlights, start=1)
+        if not q.document_id or q.document_id == document.id
+    ]
+    spans = [(q.start, q.end) for _, q in mine]
     starts: dict[int, list[int]] = {}
-    for i, q in enumerate(highlights if numbered else (), start=1):
+    for i, q in mine if numbered else ():
         starts.setdefault(q.start, []).append(i)
     by_block: dict[int, list[Sentence]] = {}
     for s in document.sentences:
@@ -103,7 +114,7 @@ def render_document(
             attrs = f' data-start="{a}" data-end="{b}"'
             if sentence is not None and sentence.id in evidence:
                 attrs += f' data-status="{evidence[sentence.id].status}"'
-            covering = [i for i, (qs, qe) in enumerate(spans, start=1) if qs <= a < qe]
+            covering = [i for i, q in mine if q.start <= a < q.end]
             if covering:
                 classes.append("hl")
                 attrs += f' data-q="{" ".join(map(str, covering))}"'
@@ -128,7 +139,31 @@ def render_document(
         )
         parts.append(f'<ol class="b-footnotes">{items}</ol>')
     classes = "doc claims-map" if claims_map else "doc"
-    return f'<article class="{classes}" lang="en">{"".join(parts)}</article>'
+    return (
+        f'<article class="{classes}" data-doc="{esc(document.id)}" lang="en">'
+        f"{''.join(parts)}</article>"
+    )
+
+
+def render_documents(
+    documents: Sequence[tuple[Document, dict[str, SentenceEvidence]]],
+    highlights: Sequence[Quote] = (),
+    *,
+    numbered: bool = True,
+) -> str:
+    """Several documents of a corpus in one pane, each under its title, with the answer's
+    quotes marked in the document each one quotes."""
+    if len(documents) == 1:
+        document, evidence = documents[0]
+        return render_document(document, evidence, highlights, numbered=numbered)
+    parts = []
+    for document, evidence in documents:
+        title = document.title or (document.path.name if document.path else document.id)
+        parts.append(
+            f'<section class="doc-part"><p class="doc-part-title">Document: <b>{esc(title)}</b>'
+            f"</p>{render_document(document, evidence, highlights, numbered=numbered)}</section>"
+        )
+    return "".join(parts)
 
 
 def _wrap_block(block: Block, inner: str) -> str:
@@ -179,20 +214,20 @@ def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence])
 # -- answers in the chat ---------------------------------------------------------------------
 
 
-def _linked_refs(text: str, quotes: Sequence[Quote]) -> str:
+def _linked_refs(text: str, quotes: Sequence[Quote], corpus: bool = False) -> str:
     def link(m: re.Match) -> str:
         i = int(m.group(1))
         if 1 <= i <= len(quotes):
-            q = quotes[i - 1]
-            return f'<a class="qref" href="{span_href(q.start, q.end)}">[{i}]</a>'
+            return f'<a class="qref" href="{quote_href(quotes[i - 1], corpus)}">[{i}]</a>'
         return m.group(0)
 
     return _REF.sub(link, text)
 
 
-def answer_html(answer: Answer, document: Document | None = None) -> str:
+def answer_html(answer: Answer, document: Document | None = None, *, corpus: bool = False) -> str:
     """One chat message: notices, the answer (or the "does not say" banner), statements marked
-    unsupported with a label, then the numbered quotes, each a link into the document view."""
+    unsupported with a label, then the numbered quotes, each a link into the document view.
+    ``corpus``: quotes name their document and link into it among the others shown."""
     out: list[str] = []
     for notice in answer.notices:
         out.append(f'<div class="notice" role="note"><b>Notice:</b> {esc(notice)}</div>')
@@ -214,7 +249,7 @@ def answer_html(answer: Answer, document: Document | None = None) -> str:
         for q in answer.closest:  # the closest passages link into the document too
             body = body.replace(
                 f"“{esc(q.text)}”",
-                f'<a class="qref closest" href="{span_href(q.start, q.end)}">“{esc(q.text)}”</a>',
+                f'<a class="qref closest" href="{quote_href(q, corpus)}">“{esc(q.text)}”</a>',
             )
     inline: set[int] = set()
     if answer.status == "answered":
@@ -225,30 +260,43 @@ def answer_html(answer: Answer, document: Document | None = None) -> str:
                 inline.add(i)
         pieces = _INLINE.split(body)  # the document's own [n] markers inside quotes stay text
         body = "".join(
-            p if p.startswith(_INLINE_OPEN) else _linked_refs(p, answer.quotes) for p in pieces
+            p if p.startswith(_INLINE_OPEN) else _linked_refs(p, answer.quotes, corpus)
+            for p in pieces
         )
     paragraphs = [p.replace("\n", "<br>") for p in body.split("\n\n") if p.strip()]
     out.extend(f"<p>{p}</p>" for p in paragraphs)
     for i, q in enumerate(answer.quotes, start=1):
-        where = [SECTION_NAMES.get(q.section, q.section)]
+        where = [f"“{q.document_title}”"] if corpus and q.document_title else []
+        where.append(SECTION_NAMES.get(q.section, q.section))
         if q.footnotes:
             where.append("footnote " + ", ".join(map(str, q.footnotes)))
         where.append(f"characters {q.start}–{q.end}")
         text = "quoted above" if i in inline else f"“{esc(q.text)}”"
+        href = quote_href(q, corpus)
         out.append(
             f'<blockquote class="quote" data-start="{q.start}" data-end="{q.end}">'
-            f'<a class="qref qnum-link" href="{span_href(q.start, q.end)}" '
-            f'title="show in the document">[{i}]</a> '
+            f'<a class="qref qnum-link" href="{href}" title="show in the document">[{i}]</a> '
             f'<span class="qtext">{text}</span>'
             f'<span class="where"> — {esc(" · ".join(where))} · '
-            f'<a class="qref show" href="{span_href(q.start, q.end)}">show in document</a>'
+            f'<a class="qref show" href="{href}">show in document</a>'
             "</span></blockquote>"
         )
     out.append(f"<sub>{esc(answer.status)} · {esc(answer.backend)}</sub>")
     return "\n".join(out)
 
 
-def header_html(title: str, backend: str, *, uploaded: bool = False) -> str:
+def header_html(
+    title: str, backend: str, *, uploaded: bool = False, documents: int | None = None
+) -> str:
+    """``documents``: the corpus size, when the page answers from a corpus."""
+    if documents is not None:
+        return (
+            f'<div class="page-head"><h1>{esc(title)}</h1>'
+            f'<p class="sub">Answers come <b>only from these {documents:,} documents</b>, as '
+            "<b>verbatim quotes</b> naming the document each comes from; click one to see it "
+            "in place. If the documents do not say, the assistant says so.</p>"
+            f'<p class="backend">Backend: <b data-testid="backend">{esc(backend)}</b></p></div>'
+        )
     source = "an uploaded document" if uploaded else "the default article"
     return (
         f'<div class="page-head"><h1>{esc(title)}</h1>'

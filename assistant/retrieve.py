@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -375,9 +375,16 @@ class CorpusRetriever:
         self._retrievers: OrderedDict[str, Retriever] = OrderedDict()
         self._cache_size = cache_size
 
-    def retrieve(self, question: str, k: int = 8, mode: str = "hybrid") -> Retrieval:
+    def retrieve(
+        self,
+        question: str,
+        k: int = 8,
+        mode: str = "hybrid",
+        within: Sequence[str] | None = None,
+    ) -> Retrieval:
         """Hits across the corpus (each passage carries its ``document_id``), with each
-        candidate document's own retrieval in ``per_document``, best first."""
+        candidate document's own retrieval in ``per_document``, best first.  ``within``:
+        only these documents are candidates (a reader asking about the one in front of them)."""
         terms, qvec, expanded = self.corpus.prepare(question, mode)
         names = [
             st
@@ -385,9 +392,15 @@ class CorpusRetriever:
             if t.kind == "entity" and t.in_document
             for st in [t.stem, *(a for a, _ in t.synonyms)]
         ]
-        candidates = self.index.rank_documents(
-            question, CANDIDATES, mode=mode, vector=qvec, terms=expanded, names=names
-        )
+        if within:
+            unknown = [d for d in within if d not in self.index.records]
+            if unknown:
+                raise DocumentError(f"no document {unknown[0]!r} in the corpus")
+            candidates = list(dict.fromkeys(within))
+        else:
+            candidates = self.index.rank_documents(
+                question, CANDIDATES, mode=mode, vector=qvec, terms=expanded, names=names
+            )
         ranked: list[tuple[float, int, Retrieval]] = []
         for i, doc_id in enumerate(candidates):
             try:

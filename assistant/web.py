@@ -40,6 +40,7 @@ from assistant.page_html import (
     header_html,
     render_claims_map,
     render_document,
+    render_documents,
 )
 
 log = logging.getLogger("assistant.app")
@@ -151,14 +152,18 @@ def error_message(exc: AssistantError) -> str:
 # -- answering ----------------------------------------------------------------------------
 
 
-def stream_reply(bot: Any, message: Any, history: list[Any]) -> Iterator[tuple[str, Answer | None]]:
+def stream_reply(
+    bot: Any, message: Any, history: list[Any], within: list[str] | None = None
+) -> Iterator[tuple[str, Answer | None]]:
     """The chat message as it grows: the model's unverified draft (labelled), then the
-    verified answer.  Errors become messages; nothing raises into the page."""
+    verified answer.  Errors become messages; nothing raises into the page.  ``within``:
+    the corpus documents the reader limited the question to."""
     streamed = ""
+    scope = {"within": within} if within else {}
     try:
-        for item in bot.stream(content_text(message), to_history(history)):
+        for item in bot.stream(content_text(message), to_history(history), **scope):
             if isinstance(item, Answer):
-                yield answer_html(item), item
+                yield answer_html(item, corpus=is_corpus(bot)), item
             else:
                 streamed += item
                 yield streamed + CHECKING, None
@@ -245,12 +250,32 @@ def check_upload(path: str | Path | None) -> Path:
     return p
 
 
-def document_views(bot: Assistant, *, uploaded: bool = False) -> tuple[str, str, str]:
-    """Header, document view and claims map for ``bot``'s document."""
+def is_corpus(bot: Any) -> bool:
+    return getattr(bot, "corpus", None) is not None
+
+
+def page_title(bot: Assistant) -> str:
+    if is_corpus(bot):
+        return f"{len(bot.documents):,} documents"
+    return bot.document.title or bot.document_path.name
+
+
+def document_choices(bot: Assistant) -> list[tuple[str, str]]:
+    """The corpus's documents for the picker, as (title, id)."""
+    return [(d["title"] or Path(d["path"]).name, d["id"]) for d in bot.documents]
+
+
+def document_views(
+    bot: Assistant, *, uploaded: bool = False, selected: str | None = None
+) -> tuple[str, str, str]:
+    """Header, document view and claims map for ``bot``'s document (over a corpus: for the
+    ``selected`` one, by default the first)."""
+    document, evidence = bot.document_parts(selected)
+    documents = len(bot.documents) if is_corpus(bot) else None
     return (
-        header_html(bot.document.title, bot.backend_label, uploaded=uploaded),
-        render_document(bot.document, bot.evidence),
-        render_claims_map(bot.document, bot.evidence),
+        header_html(page_title(bot), bot.backend_label, uploaded=uploaded, documents=documents),
+        render_document(document, evidence),
+        render_claims_map(document, evidence),
     )
 
 
@@ -264,8 +289,10 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
     document (a ``gr.State``); the default document's assistant is shared and read-only.
     """
     default = bot if bot is not None else get_bot()
-    raw_title = default.document.title or default.document_path.name
+    raw_title = page_title(default)
     head, doc_html, map_html = document_views(default)
+    corpus = is_corpus(default)
+    choices = document_choices(default) if corpus else []
 
     def session_bot(state: Assistant | None) -> Assistant:
         return state if state is not None else default
@@ -278,19 +305,43 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         shown = html.escape(question, quote=False)
         return [*(history or []), {"role": "user", "content": shown}]
 
-    def respond(question: str, history: list, state: Assistant | None):
+    def respond(
+        question: str, history: list, state: Assistant | None, shown: str | None, only: bool
+    ):
         current = session_bot(state)
         earlier = history[:-1]
         history = [*history, {"role": "assistant", "content": ""}]
-        for text, answer in stream_reply(current, question, earlier):
+        within = [shown] if only and shown and is_corpus(current) else None
+        for text, answer in stream_reply(current, question, earlier, within):
             history[-1] = {"role": "assistant", "content": text}
             if answer is None:
-                yield history, gr.skip()
-            else:
-                numbered = bool(answer.quotes)  # the closest passages are marked, not numbered
-                shown = answer.quotes if numbered else answer.closest
+                yield history, gr.skip(), gr.skip(), gr.skip()
+                continue
+            numbered = bool(answer.quotes)  # the closest passages are marked, not numbered
+            shown = answer.quotes if numbered else answer.closest
+            if not is_corpus(current):
                 view = render_document(current.document, current.evidence, shown, numbered=numbered)
-                yield history, view
+                yield history, view, gr.skip(), gr.skip()
+                continue
+            # a corpus: the pane shows each document the answer quotes, in quote order
+            ids = list(dict.fromkeys(q.document_id for q in shown if q.document_id))
+            if not ids:
+                yield history, gr.skip(), gr.skip(), gr.skip()
+                continue
+            parts = [current.document_parts(i) for i in ids]
+            view = render_documents(parts, shown, numbered=numbered)
+            yield history, view, gr.update(value=ids[0]), render_claims_map(*parts[0])
+
+    def pick_document(document_id: str | None, state: Assistant | None):
+        current = session_bot(state)
+        if not document_id or not is_corpus(current):
+            return gr.skip(), gr.skip()
+        try:
+            document, evidence = current.document_parts(document_id)
+        except AssistantError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), gr.skip()
+        return render_document(document, evidence), render_claims_map(document, evidence)
 
     def load_document(path: str | None, state: Assistant | None, progress=gr.Progress()):  # noqa: B008
         try:
@@ -303,14 +354,17 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             # the reader knows the file by its name, not by the server's upload folder
             reason = str(exc).replace(str(Path(path).parent) + os.sep, "") if path else str(exc)
             gr.Warning(f"Could not load that document: {reason}")
-            return (gr.skip(),) * 5 + (f"**Could not load that document:** {reason}", state)
+            failed = f"**Could not load that document:** {reason}"
+            return (gr.skip(),) * 5 + (failed, state, gr.skip())
         views = document_views(new, uploaded=True)
         counts = f"{len(new.document.sentences)} sentences"
         note = f"Loaded **{new.document.title}** ({counts}). Ask about it below."
-        return (*views, [], gr.update(visible=False), note, new)
+        return (*views, [], gr.update(visible=False), note, new, gr.update(visible=False))
 
     def reset_document(state: Assistant | None):
-        return (*document_views(default), [], gr.update(visible=True), "", None)
+        picker_back = gr.update(visible=corpus)
+        views = document_views(default)
+        return (*views, [], gr.update(visible=not corpus), "", None, picker_back)
 
     with gr.Blocks(title=raw_title, fill_height=False) as demo:
         state = gr.State(None)
@@ -328,13 +382,16 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                     feedback_options=None,
                 )
                 textbox = gr.Textbox(
-                    placeholder=PLACEHOLDER,
+                    placeholder=PLACEHOLDER.replace("document", "documents")
+                    if corpus
+                    else PLACEHOLDER,
                     show_label=False,
                     autofocus=True,
                     submit_btn=True,
                     elem_id="question",
                 )
-                with gr.Row(elem_id="examples") as examples_row:
+                # the examples are about the default article, not about a corpus
+                with gr.Row(elem_id="examples", visible=not corpus) as examples_row:
                     example_buttons = [
                         gr.Button(q, size="sm", variant="secondary", elem_classes="example")
                         for q in EXAMPLES
@@ -348,16 +405,28 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                         elem_id="upload",
                     )
                     with gr.Row():
-                        reset = gr.Button("Back to the default article", size="sm")
+                        back = "Back to the corpus" if corpus else "Back to the default article"
+                        reset = gr.Button(back, size="sm")
                     doc_status = gr.Markdown(elem_id="doc-status")
-            with (
-                gr.Column(scale=6, min_width=360, elem_id="doc-pane"),
-                gr.Tabs(elem_id="doc-tabs"),
-            ):
-                with gr.Tab("Document", id="document", elem_id="tab-document"):
-                    doc_view = gr.HTML(doc_html, elem_id="doc-view", js_on_load=None)
-                with gr.Tab("Claims map", id="claims", elem_id="tab-claims"):
-                    map_view = gr.HTML(map_html, elem_id="claims-view", js_on_load=None)
+            with gr.Column(scale=6, min_width=360, elem_id="doc-pane"):
+                with gr.Group(visible=corpus) as picker_group:
+                    picker = gr.Dropdown(
+                        choices=choices,
+                        value=choices[0][1] if choices else None,
+                        label=f"Show a document ({len(choices):,} in the corpus)",
+                        filterable=True,
+                        elem_id="doc-picker",
+                    )
+                    only_shown = gr.Checkbox(
+                        False,
+                        label="Answer only from the document shown",
+                        elem_id="only-shown",
+                    )
+                with gr.Tabs(elem_id="doc-tabs"):
+                    with gr.Tab("Document", id="document", elem_id="tab-document"):
+                        doc_view = gr.HTML(doc_html, elem_id="doc-view", js_on_load=None)
+                    with gr.Tab("Claims map", id="claims", elem_id="tab-claims"):
+                        map_view = gr.HTML(map_html, elem_id="claims-view", js_on_load=None)
 
         submitted = textbox.submit(  # the validator needs the queue, as in gr.ChatInterface
             take_question,
@@ -366,12 +435,13 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             validator=validate_message,
             api_visibility="private",
         )
+        answer_outputs = [chatbot, doc_view, picker, map_view]
         submitted.then(
             show_question, [pending, chatbot], [chatbot], queue=False, api_visibility="private"
         ).then(
             respond,
-            [pending, chatbot, state],
-            [chatbot, doc_view],
+            [pending, chatbot, state, picker, only_shown],
+            answer_outputs,
             api_visibility="private",
             show_progress="minimal",
         )
@@ -383,9 +453,16 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                 queue=False,
                 api_visibility="private",
             ).then(
-                respond, [pending, chatbot, state], [chatbot, doc_view], api_visibility="private"
+                respond,
+                [pending, chatbot, state, picker, only_shown],
+                answer_outputs,
+                api_visibility="private",
             )
-        doc_outputs = [header, doc_view, map_view, chatbot, examples_row, doc_status, state]
+        # .input, not .change: an answer moving the picker must not re-render the pane
+        picker.input(pick_document, [picker, state], [doc_view, map_view], api_visibility="private")
+        doc_outputs = [
+            *(header, doc_view, map_view, chatbot, examples_row, doc_status, state, picker_group)
+        ]
         upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")
         reset.click(reset_document, [state], doc_outputs, api_visibility="private")
         gr.api(make_api_fn(default), api_name="ask")
@@ -430,7 +507,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("ASSISTANT_MCP", "") not in ("", "0", "false", "False"),
         help="also serve the MCP endpoint at /gradio_api/mcp/ (or set ASSISTANT_MCP=1)",
     )
-    ap.add_argument("--document", default=None, help="document file (default: shipped article)")
+    docs = ap.add_mutually_exclusive_group()
+    docs.add_argument("--document", default=None, help="document file (default: shipped article)")
+    docs.add_argument(
+        "--documents",
+        default=os.environ.get("ASSISTANT_DOCUMENTS") or None,
+        help="a folder of documents (or $ASSISTANT_DOCUMENTS): chat with the whole corpus",
+    )
     ap.add_argument("--backend", choices=BACKENDS, default=None, help="answer backend")
     return ap.parse_args(argv)
 
@@ -442,7 +525,10 @@ def main(argv: list[str] | None = None) -> int:
 
     global _bot
     try:
-        _bot = Assistant(args.document, backend=args.backend)
+        if args.documents and not args.document:
+            _bot = Assistant(documents=args.documents, backend=args.backend, progress=True)
+        else:
+            _bot = Assistant(args.document, backend=args.backend)
         log.info("warming up (%s backend)…", _bot.backend_name)
         warm(_bot)
     except AssistantError as exc:

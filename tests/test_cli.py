@@ -205,3 +205,74 @@ def test_main_leaves_the_sigpipe_handler_alone(capsys):
     assert cli.main(["audit", "--json"]) == 0
     capsys.readouterr()
     assert signal.getsignal(signal.SIGPIPE) == before
+
+
+def test_serve_carries_the_corpus(
+    fake_web: list[list[str]], monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("ASSISTANT_DOCUMENTS", "from-env")  # the page reads it itself
+    assert cli.main(["--documents", "articles", "serve", "--port", "8001"]) == 0
+    assert cli.main(["serve"]) == 0
+    assert fake_web == [["--port", "8001", "--documents", "articles"], []]
+    # the page answers from one folder: several paths are refused, not silently cut
+    assert cli.main(["--documents", "a", "--documents", "b", "serve"]) == 2
+    assert capsys.readouterr().err.startswith("error: serve takes one --documents path")
+    assert len(fake_web) == 2
+
+
+def test_document_and_documents_exclude_each_other(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--document", "a.txt", "--documents", "docs", "audit"])
+    assert exc.value.code == 2
+    assert "not allowed with argument --document" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command", [["ask", "What happened?"], ["index"], ["audit"], ["documents"]]
+)
+def test_bad_corpus_paths_exit_2(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ASSISTANT_DOCUMENTS", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "picture.png").write_bytes(b"\x89PNG")  # not a document type: still empty
+    assert cli.main(["--documents", str(tmp_path / "nowhere"), *command]) == 2
+    assert capsys.readouterr().err == f"error: document not found: {tmp_path / 'nowhere'}\n"
+    assert cli.main(["--documents", str(empty), *command]) == 2
+    assert capsys.readouterr().err.startswith("error: no documents (.htm, .html, ")
+    monkeypatch.setenv("ASSISTANT_DOCUMENTS", str(tmp_path / "nowhere"))  # read from env too
+    assert cli.main(command) == 2
+    assert capsys.readouterr().err.startswith("error: document not found")
+    assert not (tmp_path / "cache").exists()  # refused before anything was built
+
+
+def test_document_flag_wins_over_the_env_corpus(
+    document: Document, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("ASSISTANT_DOCUMENTS", "/nowhere")
+    assert cli.main(["--document", str(document.path), "documents", "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == document.id
+
+
+def test_unreadable_corpus_exits_2_and_says_why(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02 not text")
+    env = _env() | {"ASSISTANT_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "--documents", str(folder), "ask", "What?"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"warning: skipped {folder / 'binary.txt'}: document looks binary" in result.stderr
+    assert result.stderr.rstrip().endswith("error: no readable documents in the corpus (1 skipped)")
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,13 +21,16 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
+from assistant.audit import audit
 from assistant.core import Assistant
-from assistant.errors import QuestionError
+from assistant.errors import DocumentError, QuestionError
 from assistant.langchain import (
     AssistantRunnable,
     DocumentRetriever,
     as_runnable,
     as_tool,
+    document_title,
+    documents_phrase,
 )
 from assistant.types import Answer
 
@@ -35,11 +40,41 @@ ABSENT = "What is the population of Kazakhstan?"
 CONTRACT = {"question", "status", "text", "quotes", "claims", "backend"}
 
 
+HARBOUR = (
+    "Harbour Report\n\n"
+    "Fishing boats returned early because of the storm. The harbour master closed the port "
+    "at noon. Police said two officers were injured while helping the fishermen.\n"
+)
+BAKE = (
+    "# Village Bake Sale\n\n"
+    "The bake sale raised 300 pounds for the school roof.[1] Some reports suggest that "
+    "Mrs Jones baked forty cakes. The vicar judged the competition.\n"
+)
+BOTH = "Who judged the competition and who closed the port?"
+FILES = {"Harbour Report": "harbour.txt", "Village Bake Sale": "bake.md"}
+
+
 def assert_verbatim(answer: dict, bot: Assistant) -> None:
-    """Every quote of an answer dict is the document's text at its offsets."""
+    """Every quote of an answer dict is its document's text at its offsets."""
     assert set(answer) >= CONTRACT  # the to_dict() contract (test_api_contract pins it)
     for q in answer["quotes"]:
-        assert bot.document.text[q["start"] : q["end"]] == q["text"]
+        if bot.document is not None:
+            text = bot.document.text
+        else:  # a corpus: the offsets index the quote's own document
+            text = bot.index.document(q["document_id"]).text
+            assert q["document_title"] == bot.index.title(q["document_id"])
+        assert text[q["start"] : q["end"]] == q["text"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, bot: Assistant) -> Assistant:
+    """Two small documents as one corpus (``bot`` loads the embedding model once)."""
+    root = tmp_path_factory.mktemp("langchain-corpus")
+    folder = root / "docs"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    (folder / "bake.md").write_text(BAKE, encoding="utf-8")
+    return Assistant(documents=folder, backend="extractive", cache_dir=root / "cache")
 
 
 # -- retriever ------------------------------------------------------------------------------
@@ -76,6 +111,37 @@ def test_retriever_async_matches_sync(bot: Assistant) -> None:
     sync = retriever.invoke(QUESTION)
     async_ = asyncio.run(retriever.ainvoke(QUESTION))
     assert [d.metadata["id"] for d in async_] == [d.metadata["id"] for d in sync]
+
+
+def test_corpus_retriever_passages_index_their_own_documents(corpus: Assistant) -> None:
+    docs = DocumentRetriever(bot=corpus).invoke(BOTH)
+    titles = {d.metadata["document_title"] for d in docs}
+    assert titles == {"Harbour Report", "Village Bake Sale"}  # both documents speak to it
+    texts = {r["id"]: corpus.index.document(r["id"]).text for r in corpus.documents}
+    for d in docs:
+        m = d.metadata
+        own = texts[m["document_id"]]
+        assert own[m["start"] : m["end"]] == d.page_content
+        assert m["document_title"] == m["title"] == corpus.index.title(m["document_id"])
+        assert Path(m["source"]).name == FILES[m["document_title"]]
+        assert d.id == m["id"]
+    # Offsets are per document: the other document's text at them is something else.
+    for d in docs:
+        m = d.metadata
+        others = [t for i, t in texts.items() if i != m["document_id"]]
+        assert all(t[m["start"] : m["end"]] != d.page_content for t in others)
+
+
+def test_corpus_retriever_evidence_is_each_documents_own_audit(corpus: Assistant) -> None:
+    docs = DocumentRetriever(bot=corpus).invoke("How much did the bake sale raise?")
+    for d in docs:
+        own = {e.sentence.id: e for e in audit(corpus.index.document(d.metadata["document_id"]))}
+        assert d.metadata["evidence"] == own[d.metadata["id"]].status
+        assert d.metadata["hedges"] == list(own[d.metadata["id"]].hedges)
+    by_text = {d.page_content: d.metadata for d in docs}
+    raised = by_text["The bake sale raised 300 pounds for the school roof.[1]"]
+    assert (raised["evidence"], raised["footnotes"]) == ("cited", [1])
+    assert by_text["Some reports suggest that Mrs Jones baked forty cakes."]["evidence"] == "hedged"
 
 
 # -- runnable -------------------------------------------------------------------------------
@@ -116,6 +182,19 @@ def test_runnable_input_schema_names_question_and_history(bot: Assistant) -> Non
     assert '"question"' in schema and '"history"' in schema
 
 
+def test_corpus_runnable_quotes_name_their_documents(corpus: Assistant) -> None:
+    bake, harbour = as_runnable(corpus).batch(
+        ["How much did the bake sale raise?", "How many officers were injured?"]
+    )
+    for answer, title in ((bake, "Village Bake Sale"), (harbour, "Harbour Report")):
+        assert answer["status"] == "answered"
+        assert {q["document_title"] for q in answer["quotes"]} == {title}
+        assert answer["text"].startswith(f"According to “{title}”: ")
+        assert_verbatim(answer, corpus)
+    assert any("300 pounds" in q["text"] for q in bake["quotes"])
+    assert any("two officers were injured" in q["text"] for q in harbour["quotes"])
+
+
 class RecordingBot:
     """Records what the runnable hands the assistant; answers with a canned answer."""
 
@@ -150,6 +229,49 @@ def test_tool_returns_the_json_answer(bot: Assistant) -> None:
     assert answer["status"] == "answered"
     assert any(INJURED in q["text"] for q in answer["quotes"])
     assert_verbatim(answer, bot)
+
+
+def test_corpus_tool_names_the_corpus_and_answers_from_it(corpus: Assistant) -> None:
+    tool = as_tool(corpus)
+    assert tool.name == "ask_document" and list(tool.args) == ["question"]
+    assert "the 2 documents: “Village Bake Sale”, “Harbour Report”" in tool.description
+    assert "only from those documents" in tool.description
+    answer = json.loads(tool.invoke({"question": "How many officers were injured?"}))
+    assert answer["status"] == "answered"
+    assert {q["document_title"] for q in answer["quotes"]} == {"Harbour Report"}
+    assert_verbatim(answer, corpus)
+    absent = json.loads(tool.invoke({"question": ABSENT}))
+    assert absent["status"] == "not_in_document" and absent["quotes"] == []
+
+
+def test_corpus_tool_in_an_agent_loop(corpus: Assistant) -> None:
+    model, messages = run_agent(corpus, "How much did the bake sale raise?")
+    assert "the 2 documents" in model.tools[0]["function"]["description"]
+    answer = json.loads(messages[2].content)
+    assert answer == messages[2].artifact and answer["status"] == "answered"
+    assert_verbatim(answer, corpus)
+
+
+def test_documents_phrase_shortens_a_long_corpus() -> None:
+    long = "A very long title " * 10
+    many = SimpleNamespace(
+        document=None, documents=[{"title": long}, *({"title": f"Doc {i}"} for i in range(11))]
+    )
+    phrase = documents_phrase(many)  # type: ignore[arg-type]
+    assert phrase.startswith("the 12 documents: “A very long title")
+    assert phrase.endswith("“Doc 0”, “Doc 1”, “Doc 2”, “Doc 3” and 7 more")
+    first = phrase.split("”")[0]
+    assert len(first) < 100 and first.endswith("…")
+    one = SimpleNamespace(document=None, documents=[{"title": "Harbour Report"}])
+    assert documents_phrase(one) == "the document “Harbour Report”"  # type: ignore[arg-type]
+
+
+def test_document_title_of_a_corpus_names_one_document(corpus: Assistant, bot: Assistant) -> None:
+    for record in corpus.documents:
+        assert document_title(corpus, record["id"]) == record["title"]
+    with pytest.raises(DocumentError, match="no single title"):
+        document_title(corpus)
+    assert document_title(bot) == bot.document.title == document_title(bot, bot.document.id)
 
 
 def test_tool_error_goes_back_to_the_model_as_text(bot: Assistant) -> None:

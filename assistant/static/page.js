@@ -1,5 +1,6 @@
-// Clicking a quote link (href "#q-START-END", offsets in code points of the document text)
-// switches to the Document tab, scrolls to the span and highlights exactly that span.
+// Clicking a quote link (href "#q-START-END", or "#q-DOCID-START-END" over a corpus; offsets
+// in code points of the document text) switches to the Document tab, scrolls to the span and
+// highlights exactly that span.
 () => {
   if (window.__docAssistantReady) return;
   window.__docAssistantReady = true;
@@ -19,8 +20,9 @@
     });
   };
 
-  const highlight = (start, end) => {
-    const root = document.querySelector("#doc-view .doc");
+  const highlight = (doc, start, end) => {
+    // Over a corpus the pane may show several documents: the link names which one.
+    const root = document.querySelector(doc ? `#doc-view .doc[data-doc="${doc}"]` : "#doc-view .doc");
     if (!root) return false;
     clearActive(root);
     let first = null;
@@ -83,13 +85,13 @@
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#q-"]');
     if (!link) return;
-    const m = link.getAttribute("href").match(/^#q-(\d+)-(\d+)$/);
+    const m = link.getAttribute("href").match(/^#q-(?:(\w+)-)?(\d+)-(\d+)$/);
     if (!m) return;
     event.preventDefault();
     event.stopPropagation();
-    const [start, end] = [Number(m[1]), Number(m[2])];
+    const [doc, start, end] = [m[1] || "", Number(m[2]), Number(m[3])];
     const run = (tries) => {
-      if (!highlight(start, end) && tries > 0) setTimeout(() => run(tries - 1), 100);
+      if (!highlight(doc, start, end) && tries > 0) setTimeout(() => run(tries - 1), 100);
     };
     if (showDocumentTab()) setTimeout(() => run(20), 50); else run(20);
   }, true);

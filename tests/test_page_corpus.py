@@ -1,0 +1,160 @@
+"""The chat page over a corpus: quotes name their document, the pane shows the documents an
+answer quotes and highlights each quote in its own document, and a picker shows any other."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import chromium, serve_in_process
+
+from assistant import Assistant
+from assistant.core import default_document
+from assistant.errors import DocumentError
+from assistant.page_html import answer_html, render_documents
+from assistant.web import document_choices, document_views
+
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+
+HARBOUR = (
+    "Harbour Report\n\n"
+    "Fishing boats returned early because of the storm. The harbour master closed the port "
+    "at noon. Police said two officers were injured while helping the fishermen.\n"
+)
+BAKE = (
+    "# Village Bake Sale\n\n"
+    "The bake sale raised 300 pounds for the school roof. Mrs Jones baked forty cakes, and "
+    "the vicar judged the competition.\n"
+)
+_SEG = re.compile(r'<span class="seg[^"]*" data-start="(\d+)" data-end="(\d+)"[^>]*>')
+
+
+@pytest.fixture(scope="module")
+def corpus_bot(bot: Assistant, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    root = tmp_path_factory.mktemp("page-corpus")
+    docs = root / "docs"
+    docs.mkdir()
+    shutil.copy(default_document(), docs / "kazakhstan.txt")
+    (docs / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    (docs / "bake.md").write_text(BAKE, encoding="utf-8")
+    return Assistant(documents=docs, backend="extractive", cache_dir=root / "cache")
+
+
+@pytest.fixture(scope="module")
+def served(corpus_bot: Assistant) -> Iterator[str]:
+    with serve_in_process(corpus_bot) as url:
+        yield url
+
+
+def test_answer_links_name_the_document_and_the_pane_shows_each(corpus_bot: Assistant) -> None:
+    answer = corpus_bot.ask("How many police officers were injured?")
+    ids = list(dict.fromkeys(q.document_id for q in answer.quotes))
+    assert len(ids) >= 2, "the answer should draw on the article and the harbour report"
+    out = answer_html(answer, corpus=True)
+    for q in answer.quotes:
+        assert f'href="#q-{q.document_id}-{q.start}-{q.end}"' in out
+        assert f"“{q.document_title}”" in out  # each quote says which document it is from
+    pane = render_documents([corpus_bot.document_parts(i) for i in ids], answer.quotes)
+    assert pane.count('class="doc-part"') == len(ids)
+    for i in ids:
+        document, _ = corpus_bot.document_parts(i)
+        article = pane.split(f'data-doc="{i}"', 1)[1].split("</article>", 1)[0]
+        for _, end in _SEG.findall(article):  # segments index their own document
+            assert int(end) <= len(document.text)
+        marked = [q for q in answer.quotes if q.document_id == i]
+        for n, q in enumerate(answer.quotes, start=1):  # numbers as in the chat, per document
+            assert (f'id="quote-{n}"' in article) == (q in marked)
+    # single-document links keep their short form
+    assert 'href="#q-' in answer_html(answer) and f"#q-{ids[0]}-" not in answer_html(answer)
+
+
+def test_views_and_picker_list_the_corpus(corpus_bot: Assistant) -> None:
+    choices = document_choices(corpus_bot)
+    assert {title for title, _ in choices} >= {"Harbour Report", "Village Bake Sale"}
+    head, doc_html, map_html = document_views(corpus_bot)
+    assert "3 documents" in head and "only from these 3 documents" in head
+    bake = next(i for title, i in choices if title == "Village Bake Sale")
+    _, doc_html, map_html = document_views(corpus_bot, selected=bake)
+    assert "bake sale raised 300 pounds" in doc_html and "claims-legend" in map_html
+
+
+def test_answers_can_be_limited_to_chosen_documents(corpus_bot: Assistant, bot: Assistant) -> None:
+    ids = {d["title"]: d["id"] for d in corpus_bot.documents}
+    question = "How many police officers were injured?"
+    harbour = corpus_bot.ask(question, within=[ids["Harbour Report"]])
+    assert harbour.status == "answered"
+    assert {q.document_id for q in harbour.quotes} == {ids["Harbour Report"]}
+    assert corpus_bot.ask(question, within=[ids["Village Bake Sale"]]).status == "not_in_document"
+    with pytest.raises(DocumentError, match="no document"):
+        corpus_bot.ask(question, within=["0000000000000000"])
+    # one document: its own id is fine, another is an error
+    assert bot.ask(question, within=[bot.document.id]).status == "answered"
+    with pytest.raises(DocumentError):
+        bot.ask(question, within=[ids["Harbour Report"]])
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(240)
+def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    harbour_id = next(d["id"] for d in corpus_bot.documents if d["title"] == "Harbour Report")
+    with sync_api.sync_playwright() as p:
+        browser = chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page.set_default_timeout(30_000)
+            page.goto(served)
+            expect(page.locator("#page-head h1")).to_have_text("3 documents")
+            expect(page.locator("#examples")).to_have_count(0)  # the article's examples
+            box = page.get_by_placeholder("Ask a question about the document")
+            box.fill("How many police officers were injured?")
+            box.press("Enter")
+            reply = page.locator('[data-testid="bot"]').first
+            expect(reply.locator("blockquote.quote").first).to_be_visible(timeout=60_000)
+            expect(reply).to_contain_text("Harbour Report")
+            doc = page.locator("#doc-view")
+            expect(doc.locator(".doc-part")).to_have_count(2)  # both documents quoted
+            expect(doc.locator(f'.doc[data-doc="{harbour_id}"] .seg.hl')).to_contain_text(
+                "two officers were injured"
+            )
+            # the harbour quote's link highlights it in the harbour report, not the article
+            link = reply.locator(f'blockquote.quote a.qnum-link[href^="#q-{harbour_id}-"]')
+            link.click()
+            active = doc.locator(f'.doc[data-doc="{harbour_id}"] mark.active-quote')
+            expect(active.first).to_be_visible()
+            assert "two officers were injured" in "".join(active.all_inner_texts())
+            expect(doc.locator("mark.active-quote")).to_have_count(active.count())
+            _shot(page, "page-corpus-answer")
+
+            # the picker shows any document of the corpus, with its claims map
+            page.locator("#doc-picker input").fill("Village")
+            page.get_by_role("option", name="Village Bake Sale").click()
+            expect(doc).to_contain_text("bake sale raised 300 pounds")
+            page.locator("#tab-claims-button").click()
+            expect(page.locator("#claims-view .claims-legend")).to_contain_text("sentences")
+            expect(page.locator("#claims-view")).to_contain_text("Mrs Jones")
+
+            # limited to the bake sale report, the police question is not answered
+            page.locator("#only-shown input").check()
+            box.fill("How many police officers were injured?")
+            box.press("Enter")
+            scoped = page.locator('[data-testid="bot"]').nth(1)
+            expect(scoped.locator(".nid-banner")).to_be_visible(timeout=60_000)
+            page.locator("#only-shown input").uncheck()
+            box.fill("How much did the bake sale raise?")
+            box.press("Enter")
+            third = page.locator('[data-testid="bot"]').nth(2)
+            expect(third).to_contain_text("300 pounds", timeout=60_000)
+            expect(third).to_contain_text("Village Bake Sale")
+        finally:
+            browser.close()
+
+
+def _shot(page, name: str) -> Path:
+    from test_app import _shot as shot
+
+    return shot(page, name)
