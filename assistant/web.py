@@ -355,16 +355,17 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             reason = str(exc).replace(str(Path(path).parent) + os.sep, "") if path else str(exc)
             gr.Warning(f"Could not load that document: {reason}")
             failed = f"**Could not load that document:** {reason}"
-            return (gr.skip(),) * 5 + (failed, state, gr.skip())
+            return (gr.skip(),) * 6 + (failed, state)
         views = document_views(new, uploaded=True)
         counts = f"{len(new.document.sentences)} sentences"
         note = f"Loaded **{new.document.title}** ({counts}). Ask about it below."
-        return (*views, [], gr.update(visible=False), note, new, gr.update(visible=False))
+        hidden = gr.update(visible=False)  # the examples and the corpus picker
+        return (*views, [], hidden, hidden, note, new)
 
     def reset_document(state: Assistant | None):
         picker_back = gr.update(visible=corpus)
         views = document_views(default)
-        return (*views, [], gr.update(visible=not corpus), "", None, picker_back)
+        return (*views, [], gr.update(visible=not corpus), picker_back, "", None)
 
     with gr.Blocks(title=raw_title, fill_height=False) as demo:
         state = gr.State(None)
@@ -460,9 +461,8 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             )
         # .input, not .change: an answer moving the picker must not re-render the pane
         picker.input(pick_document, [picker, state], [doc_view, map_view], api_visibility="private")
-        doc_outputs = [
-            *(header, doc_view, map_view, chatbot, examples_row, doc_status, state, picker_group)
-        ]
+        doc_outputs = [header, doc_view, map_view, chatbot, examples_row, picker_group]
+        doc_outputs += [doc_status, state]
         upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")
         reset.click(reset_document, [state], doc_outputs, api_visibility="private")
         gr.api(make_api_fn(default), api_name="ask")
