@@ -202,6 +202,42 @@ def make_api_fn(bot: Assistant):
     return ask
 
 
+def make_corpus_api_fns(bot: Assistant):
+    """``/ask`` over a corpus takes the documents to answer from, and ``/documents`` lists
+    them, so a program (or an MCP client) can ask about one document of many."""
+
+    def ask(question: str, document_ids: list[str] | None = None) -> str:
+        """Answer a question only from the corpus's documents, with verbatim quotes naming their document.
+
+        Args:
+            question: A question about the documents.
+            document_ids: Optional ids (from the documents tool) of the only documents to answer from.
+
+        Returns:
+            JSON text of the verified answer: question, status ("answered" or "not_in_document"), text, quotes (verbatim spans with start/end offsets into their document, document_id, document_title, section, footnotes), claims (each supported or not, with its quotes) and backend.
+        """  # noqa: E501  (Gradio joins wrapped lines with ", ")
+        try:
+            if document_ids is not None and not (
+                isinstance(document_ids, list) and all(isinstance(d, str) for d in document_ids)
+            ):
+                raise QuestionError("document_ids must be a list of document id strings")
+            answer = bot.ask(question, within=document_ids or None)
+            return json.dumps(answer.to_dict(), ensure_ascii=False)
+        except AssistantError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def documents() -> str:
+        """List the documents answers come from.
+
+        Returns:
+            JSON text: a list of {id, title, passages}, one per document; pass ids to ask as document_ids.
+        """  # noqa: E501  (Gradio joins wrapped lines with ", ")
+        rows = [{k: d[k] for k in ("id", "title", "passages")} for d in bot.documents]
+        return json.dumps(rows, ensure_ascii=False)
+
+    return ask, documents
+
+
 def make_chat_api_fn(bot: Assistant):
     def chat(question: str, history: list[dict] | None = None) -> str:
         """Answer a question in a conversation: a follow-up is read in the light of the earlier turns, then answered only from the document.
@@ -465,7 +501,12 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         doc_outputs += [doc_status, state]
         upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")
         reset.click(reset_document, [state], doc_outputs, api_visibility="private")
-        gr.api(make_api_fn(default), api_name="ask")
+        if corpus:
+            ask_corpus, list_documents = make_corpus_api_fns(default)
+            gr.api(ask_corpus, api_name="ask")
+            gr.api(list_documents, api_name="documents")
+        else:
+            gr.api(make_api_fn(default), api_name="ask")
         gr.api(make_chat_api_fn(default), api_name="chat")
     return demo
 

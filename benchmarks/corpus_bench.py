@@ -1,7 +1,7 @@
 """Cost against corpus size: the shipped article hidden among generated articles.
 
     .venv/bin/python benchmarks/corpus_bench.py [--sizes 1,100,1000,10000]
-        [--modes embedded,server] [--out bench-corpus] [--questions 40]
+        [--modes embedded,server] [--out bench-corpus] [--questions 40] [--cold-runs 3]
 
 (``make bench-corpus`` runs it with the defaults.)  For each corpus size (the article plus
 ``size - 1`` articles from the seeded generator in ``corpus_gen.py``) and each store mode
@@ -19,6 +19,20 @@ from scratch and then measures, warm:
                    (a hit counts only if it is from the article)
   article pass     the evaluation's judge on those answers, quotes from other documents
                    ignored (the article's questions must still be answered from it)
+
+and then, cold, what a user pays for the first question after starting a fresh process
+against the index just built: ``--cold-runs`` fresh processes per size and mode (the
+median run by total is kept), each timing
+
+  start            interpreter start and the package's imports (reported apart)
+  open             ``Assistant(documents=...)`` and its index: Chroma's import and client,
+                   the manifest, a stat of every file, the lexicon/BM25/vocabulary load
+  model            loading the embedding model
+  first answer     the first ``Assistant.ask`` (documents parsed, the rest first-call)
+  cold RSS         max RSS of that fresh process
+
+Nothing in those processes is warm, but the OS page cache is (the build just read and wrote
+every file), and in server mode the ``chroma run`` server is the one the build used.
 
 First, an embedding table: passages per second and single-question latency for each
 embedding backend (torch, onnx, onnx-int8) on generated passages.  Results go to
@@ -197,13 +211,19 @@ def naming_questions(size: int) -> list[str]:
 # -- one corpus size in one mode (run in its own process) ---------------------------------------
 
 
+def corpus_paths(docs: Path, size: int) -> list[Path]:
+    """The article, then ``size - 1`` generated articles (the same list in every process)."""
+    from assistant.core import default_document
+
+    return [default_document()] + [docs / f"article-{i:05d}.txt" for i in range(1, size)]
+
+
 def worker(args: argparse.Namespace) -> dict[str, Any]:
-    from assistant.core import Assistant, default_document
+    from assistant.core import Assistant
     from assistant.eval.run import _overlaps, _spans, judge
     from assistant.types import Answer
 
-    docs = Path(args.docs)
-    paths = [default_document()] + [docs / f"article-{i:05d}.txt" for i in range(1, args.size)]
+    paths = corpus_paths(Path(args.docs), args.size)
     cache = Path(args.cache)
     started = time.perf_counter()
     bot = Assistant(
@@ -301,6 +321,95 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cold_question() -> str:
+    """The question every cold process asks: the first the article answers."""
+    return next(it["question"] for it in load_items() if it["expected_status"] == "answered")
+
+
+def cold_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """A fresh process's first question against an index that exists, timed by stage; the
+    stages run in the order a first ``ask`` would run them, so they add up to its cost."""
+    started = time.time() - args.launched  # interpreter start and this script's imports
+    t0 = time.perf_counter()
+    from assistant.core import Assistant
+
+    imports = time.perf_counter() - t0
+    paths = corpus_paths(Path(args.docs), args.size)
+    question = cold_question()
+
+    t0 = time.perf_counter()
+    import chromadb  # noqa: F401  (the index would import it; timed apart)
+
+    chroma_import = time.perf_counter() - t0
+    bot = Assistant(
+        documents=paths, backend="extractive", cache_dir=Path(args.cache), chroma_url=args.url
+    )
+    report = bot.index.last_sync
+    opened = time.perf_counter() - t0
+    if report is None or report.embedded or report.rebuilt_store or report.added:
+        raise SystemExit(f"cold open re-indexed instead of loading the index: {report}")
+
+    t0 = time.perf_counter()
+    bot.embedder.warm()
+    model = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    answer = bot.ask(question)
+    first = time.perf_counter() - t0
+    return {
+        "cold_start_s": round(started, 3),
+        "cold_import_s": round(imports, 3),
+        "cold_open_s": round(opened, 3),
+        "cold_chroma_import_s": round(chroma_import, 3),
+        "cold_lexicon_s": round(report.derived_seconds, 3),
+        "cold_model_s": round(model, 3),
+        "cold_answer_s": round(first, 3),
+        "cold_total_s": round(opened + model + first, 3),
+        "cold_peak_rss_mb": round(peak_rss_mb(), 1),
+        "cold_answer_status": answer.status,
+    }
+
+
+def run_cold(
+    args: argparse.Namespace, size: int, work: Path, cache: Path, url: str
+) -> dict[str, Any]:
+    """``--cold-runs`` fresh processes against the built index; the median run by total,
+    with every run's total and the process's wall time (start to exit) alongside."""
+    runs = []
+    for _ in range(args.cold_runs):
+        launched = time.time()
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--cold-worker",
+                "--launched",
+                repr(launched),
+                "--size",
+                str(size),
+                "--docs",
+                str(work / "docs"),
+                "--cache",
+                str(cache),
+                "--url",
+                url,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - t0
+        if out.returncode != 0:
+            raise SystemExit(f"cold run for {size} documents failed")
+        runs.append({**json.loads(out.stdout.strip().splitlines()[-1]), "cold_process_s": wall})
+    runs.sort(key=lambda r: r["cold_total_s"])
+    best = dict(runs[(len(runs) - 1) // 2])
+    best["cold_process_s"] = round(best["cold_process_s"], 3)
+    best["cold_runs_total_s"] = [r["cold_total_s"] for r in runs]
+    return best
+
+
 def run_one(args: argparse.Namespace, size: int, mode: str, work: Path) -> dict[str, Any]:
     cache = work / f"cache-{size}-{mode}"
     shutil.rmtree(cache, ignore_errors=True)
@@ -339,6 +448,9 @@ def run_one(args: argparse.Namespace, size: int, mode: str, work: Path) -> dict[
         if server is not None:
             result["server_peak_rss_mb"] = round(peak_rss_mb(server.pid), 1)
             result["disk_mb"] = round(result["disk_mb"] + folder_bytes(server_dir) / 2**20, 1)
+        if args.cold_runs > 0:
+            print(f"{size} documents, {mode} store: cold first question…", flush=True)
+            result.update(run_cold(args, size, work, cache, url))
     finally:
         if server is not None:
             stop_chroma(server)
@@ -350,12 +462,24 @@ def run_one(args: argparse.Namespace, size: int, mode: str, work: Path) -> dict[
 # -- report --------------------------------------------------------------------------------------
 
 
+def cold_cells(r: dict) -> str:
+    """The cold columns of one row (dashes when the cold runs were skipped)."""
+    if "cold_total_s" not in r:
+        return "| – | – | – |"
+    return (
+        f"| {r['cold_start_s'] + r['cold_import_s']:.2f} "
+        f"| {r['cold_open_s']:.2f} + {r['cold_model_s']:.2f} + {r['cold_answer_s']:.2f} "
+        f"= {r['cold_total_s']:.2f} | {r['cold_peak_rss_mb']:.0f} |"
+    )
+
+
 def table(results: list[dict], embeds: list[dict], machine: dict) -> str:
     lines = [
         "| documents | passages | store | build s | passages/s | embed passages/s | resync s "
         "| disk MB | peak RSS MB | retrieval p50 / p95 ms | answer p50 / p95 ms "
-        "| recall@5 naming / all | article pass |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| recall@5 naming / all | article pass "
+        "| cold start s | cold open + model + first answer = total s | cold RSS MB |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rss = f"{r['peak_rss_mb']:.0f}"
@@ -368,7 +492,7 @@ def table(results: list[dict], embeds: list[dict], machine: dict) -> str:
             f"| {r['retrieval_p50_ms']:.1f} / {r['retrieval_p95_ms']:.1f} "
             f"| {r['answer_p50_ms']:.1f} / {r['answer_p95_ms']:.1f} "
             f"| {r['recall_at_5_naming']:.3f} / {r['recall_at_5']:.3f} "
-            f"| {r['article_pass']:.1%} |"
+            f"| {r['article_pass']:.1%} {cold_cells(r)}"
         )
     if embeds:
         lines += [
@@ -388,6 +512,18 @@ def table(results: list[dict], embeds: list[dict], machine: dict) -> str:
         f"{results[0]['embed_backend'] if results else '?'}, "
         f"{results[0]['timed_questions'] if results else 0} timed questions.",
     ]
+    if any("cold_total_s" in r for r in results):
+        runs = max(len(r.get("cold_runs_total_s", [])) for r in results)
+        lines += [
+            "",
+            f"Cold: a fresh process per run against the index just built, the median of {runs} "
+            "run(s) by total; nothing in it is warm but the OS page cache (and, in server "
+            "mode, the running `chroma run` server). Start is interpreter start and imports, "
+            "not in the total; open is `Assistant(documents=...)` with its index (Chroma, "
+            "manifest, file stats, lexicon/BM25/vocabulary load); model is the embedding "
+            "model's load; cold RSS is that process's peak. Every run asks "
+            f"{cold_question()!r}.",
+        ]
     return "\n".join(lines)
 
 
@@ -397,7 +533,9 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    cold = any("cold_total_s" in r for r in results)
+    fig, axes = plt.subplots(2 if cold else 1, 2, figsize=(12, 9 if cold else 4.5), squeeze=False)
+    (left, right) = axes[0]
     for mode, style in (("embedded", "-"), ("server", "--")):
         rows = sorted((r for r in results if r["mode"] == mode), key=lambda r: r["size"])
         if not rows:
@@ -425,21 +563,96 @@ def plot(results: list[dict], path: Path) -> None:
     right.set(xscale="log", yscale="log", xlabel="documents in the corpus", ylabel="seconds")
     right.set_title("Index build time (from scratch)")
     right.legend(fontsize=8)
+    if cold:
+        plot_cold(results, *axes[1])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
+def plot_cold(results: list[dict], bars: Any, memory: Any) -> None:
+    """Bottom row: the cold first question by stage, and peak memory, build vs cold."""
+    from matplotlib.patches import Patch
+
+    rows = [
+        {**r, "cold_rest_s": r["cold_open_s"] - r["cold_chroma_import_s"]}
+        for r in results
+        if "cold_total_s" in r
+    ]
+    sizes = sorted({r["size"] for r in rows})
+    stages = (
+        ("cold_chroma_import_s", "open: import Chroma"),
+        ("cold_rest_s", "open: the rest (manifest, stats, lexicon)"),
+        ("cold_model_s", "load embedding model"),
+        ("cold_answer_s", "first answer"),
+    )
+    for m, (mode, hatch) in enumerate((("embedded", ""), ("server", "//"))):
+        for i, size in enumerate(sizes):
+            row = next((r for r in rows if r["mode"] == mode and r["size"] == size), None)
+            if row is None:
+                continue
+            x, bottom = i + (m - 0.5) * 0.4, 0.0
+            for s, (key, _) in enumerate(stages):
+                bars.bar(
+                    x, row[key], 0.38, bottom=bottom, color=f"C{s}", hatch=hatch, edgecolor="white"
+                )
+                bottom += row[key]
+            bars.text(x, bottom, f"{row['cold_total_s']:.2f}", ha="center", va="bottom", fontsize=8)
+    handles = [Patch(color=f"C{s}", label=label) for s, (_, label) in enumerate(stages)]
+    handles += [
+        Patch(facecolor="white", edgecolor="grey", label="embedded (left)"),
+        Patch(facecolor="white", edgecolor="grey", hatch="//", label="server (right)"),
+    ]
+    bars.set_xticks(range(len(sizes)), [f"{s:,}" for s in sizes])
+    bars.set(xlabel="documents in the corpus", ylabel="seconds")
+    bars.set_title("Cold first question in a fresh process (start and imports apart)")
+    bars.set_ylim(0, 1.35 * max((r["cold_total_s"] for r in rows), default=1.0))  # legend room
+    bars.legend(handles=handles, fontsize=8, loc="upper left", ncol=2)
+
+    for mode, style in (("embedded", "-"), ("server", "--")):
+        own = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["size"])
+        if not own:
+            continue
+        sizes_of = [r["size"] for r in own]
+        for c, (key, label) in enumerate(
+            (("peak_rss_mb", "build process"), ("cold_peak_rss_mb", "cold process"))
+        ):
+            memory.plot(
+                sizes_of,
+                [r[key] for r in own],
+                style,
+                color=f"C{c + 3}",
+                marker="o",
+                label=f"{label} ({mode})",
+            )
+    memory.set(xscale="log", xlabel="documents in the corpus", ylabel="peak RSS, MB")
+    memory.set_ylim(bottom=0)
+    memory.set_title("Peak memory (the Chroma server's own not included)")
+    memory.legend(fontsize=8)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1,100,1000,10000")
-    ap.add_argument("--modes", default="embedded,server")
+    ap.add_argument(
+        "--sizes",
+        default="1,100,1000,10000",
+        help="comma-separated corpus sizes (e.g. 1,100 for a quick run)",
+    )
+    ap.add_argument("--modes", default="embedded,server", help="embedded, server or both")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-corpus")
     ap.add_argument("--questions", type=int, default=40, help="questions timed per size")
     ap.add_argument("--repeat", type=int, default=1, help="timed passes over the questions")
     ap.add_argument("--embed-backends", default="torch,onnx,onnx-int8")
     ap.add_argument("--embed-passages", type=int, default=2000)
+    ap.add_argument(
+        "--cold-runs",
+        type=int,
+        default=3,
+        help="fresh processes timing a first question per size and mode (0: none)",
+    )
     ap.add_argument("--progress", action="store_true", help="progress bars while indexing")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cold-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--launched", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--embed-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--docs", default="", help=argparse.SUPPRESS)
@@ -450,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         print(json.dumps(worker(args)))
+        return 0
+    if args.cold_worker:
+        print(json.dumps(cold_worker(args)))
         return 0
     if args.embed_only:
         rows = embed_bench(args.embed_passages, args.embed_backends.split(","))

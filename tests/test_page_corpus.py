@@ -3,6 +3,7 @@ answer quotes and highlights each quote in its own document, and a picker shows 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -94,6 +95,28 @@ def test_answers_can_be_limited_to_chosen_documents(corpus_bot: Assistant, bot: 
     assert bot.ask(question, within=[bot.document.id]).status == "answered"
     with pytest.raises(DocumentError):
         bot.ask(question, within=[ids["Harbour Report"]])
+
+
+def test_corpus_api_lists_documents_and_answers_from_chosen_ones(
+    served: str, corpus_bot: Assistant
+) -> None:
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    listed = json.loads(client.predict(api_name="/documents"))
+    assert {d["title"] for d in listed} >= {"Harbour Report", "Village Bake Sale"}
+    harbour = next(d["id"] for d in listed if d["title"] == "Harbour Report")
+    question = "How many police officers were injured?"
+    everywhere = json.loads(client.predict(question=question, api_name="/ask"))
+    assert len({q["document_id"] for q in everywhere["quotes"]}) >= 2
+    only = json.loads(client.predict(question, [harbour], api_name="/ask"))
+    assert only["status"] == "answered"
+    assert {q["document_id"] for q in only["quotes"]} == {harbour}
+    for q in only["quotes"]:  # offsets index the quote's own document
+        document, _ = corpus_bot.document_parts(q["document_id"])
+        assert document.text[q["start"] : q["end"]] == q["text"]
+    with pytest.raises(Exception, match="no document"):
+        client.predict(question, ["not-a-document"], api_name="/ask")
 
 
 @pytest.mark.browser
