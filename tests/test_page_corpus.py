@@ -119,6 +119,34 @@ def test_corpus_api_lists_documents_and_answers_from_chosen_ones(
         client.predict(question, ["not-a-document"], api_name="/ask")
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:gradio.mcp")
+@pytest.mark.timeout(180)
+def test_corpus_tools_over_mcp(corpus_bot: Assistant) -> None:
+    from harness import free_port
+    from test_mcp import result_text, with_session
+
+    from assistant import web
+
+    port = free_port()
+    demo = web.build_app(corpus_bot)
+    web.launch(demo, port, prevent_thread_lock=True, quiet=True, mcp_server=True)
+    url = f"http://127.0.0.1:{port}/gradio_api/mcp/"
+    try:
+        tools = {t.name: t for t in with_session(url, lambda s: s.list_tools()).tools}
+        assert {"ask", "documents", "chat"} <= set(tools)
+        assert "document_ids" in tools["ask"].inputSchema["properties"]
+        listed = json.loads(result_text(with_session(url, lambda s: s.call_tool("documents", {}))))
+        bake = next(d["id"] for d in listed if d["title"] == "Village Bake Sale")
+        arguments = {"question": "How much did the bake sale raise?", "document_ids": [bake]}
+        result = with_session(url, lambda s: s.call_tool("ask", arguments))
+        assert not result.isError, result.content
+        answer = json.loads(result_text(result))
+        assert answer["status"] == "answered"
+        assert {q["document_id"] for q in answer["quotes"]} == {bake}
+    finally:
+        demo.close()
+
+
 @pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
