@@ -18,6 +18,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Two small documents for corpus tests: one also answers the article's police question.
+HARBOUR = (
+    "Harbour Report\n\n"
+    "Fishing boats returned early because of the storm. The harbour master closed the port "
+    "at noon. Police said two officers were injured while helping the fishermen.\n"
+)
+BAKE = (
+    "# Village Bake Sale\n\n"
+    "The bake sale raised 300 pounds for the school roof. Mrs Jones baked forty cakes, and "
+    "the vicar judged the competition.\n"
+)
+
 #: A short document whose index builds in about a second.
 LIGHTHOUSE = """# The Lighthouse Report
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import BAKE, HARBOUR
 
 from assistant import cli
 from assistant.audit import audit
@@ -27,16 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 180
 QUESTION = "How many police officers were injured?"
 ARTICLE = "Kazakhstan: “Colour Revolution” Riots Explode"
-HARBOUR = (
-    "Harbour Report\n\n"
-    "Fishing boats returned early because of the storm. The harbour master closed the port "
-    "at noon. Police said two officers were injured while helping the fishermen.\n"
-)
-BAKE = (
-    "# Village Bake Sale\n\n"
-    "The bake sale raised 300 pounds for the school roof. Mrs Jones baked forty cakes, and "
-    "the vicar judged the competition.\n"
-)
 MUSEUM = (
     "<html><head><title>Museum news</title></head><body><h1>Museum Reopens</h1>"
     "<p>The town museum reopened on Saturday after a two-year renovation.</p></body></html>"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import BAKE, HARBOUR
 
 from assistant.core import Assistant, default_document
 from assistant.errors import AssistantError, DocumentError, IndexBuildError
@@ -27,16 +28,6 @@ from corpus_gen import corpus_terms, generate_article, identifies, write_corpus
 
 DATA = Path(__file__).resolve().parent / "data"
 
-HARBOUR = (
-    "Harbour Report\n\n"
-    "Fishing boats returned early because of the storm. The harbour master closed the port "
-    "at noon. Police said two officers were injured while helping the fishermen.\n"
-)
-BAKE = (
-    "# Village Bake Sale\n\n"
-    "The bake sale raised 300 pounds for the school roof. Mrs Jones baked forty cakes, and "
-    "the vicar judged the competition.\n"
-)
 MUSEUM = (
     "<html><head><title>Museum news</title></head><body><h1>Museum Reopens</h1>"
     "<p>The town museum reopened on Saturday after a two-year renovation. The new wing "

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from harness import HARBOUR
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -40,11 +41,6 @@ ABSENT = "What is the population of Kazakhstan?"
 CONTRACT = {"question", "status", "text", "quotes", "claims", "backend"}
 
 
-HARBOUR = (
-    "Harbour Report\n\n"
-    "Fishing boats returned early because of the storm. The harbour master closed the port "
-    "at noon. Police said two officers were injured while helping the fishermen.\n"
-)
 BAKE = (
     "# Village Bake Sale\n\n"
     "The bake sale raised 300 pounds for the school roof.[1] Some reports suggest that "

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import chromium, serve_in_process
+from harness import BAKE, HARBOUR, chromium, serve_in_process
 
 from assistant import Assistant
 from assistant.core import default_document
@@ -20,16 +20,6 @@ from assistant.web import document_choices, document_views
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 
-HARBOUR = (
-    "Harbour Report\n\n"
-    "Fishing boats returned early because of the storm. The harbour master closed the port "
-    "at noon. Police said two officers were injured while helping the fishermen.\n"
-)
-BAKE = (
-    "# Village Bake Sale\n\n"
-    "The bake sale raised 300 pounds for the school roof. Mrs Jones baked forty cakes, and "
-    "the vicar judged the competition.\n"
-)
 _SEG = re.compile(r'<span class="seg[^"]*" data-start="(\d+)" data-end="(\d+)"[^>]*>')
 
 
