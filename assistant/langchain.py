@@ -203,7 +203,7 @@ def as_runnable(bot: Assistant) -> AssistantRunnable:
 class AskDocument(BaseModel):
     """Arguments of the ``ask_document`` tool."""
 
-    question: str = Field(description="A question about the document, in plain language.")
+    question: str = Field(description="A question about the document(s), in plain language.")
 
 
 def _tool_description(bot: Assistant) -> str:

@@ -278,6 +278,30 @@ class ClaimTextStream:
         return new
 
 
+class SecretFilter:
+    """Masks a secret in text that arrives in pieces: the tail that could be the start of
+    the secret is held back until the next piece says what it is."""
+
+    def __init__(self, secret: str, mask: str = "***") -> None:
+        self.secret, self.mask, self._held = secret, mask, ""
+
+    def feed(self, text: str) -> str:
+        if not self.secret:
+            return text
+        held = (self._held + text).replace(self.secret, self.mask)
+        keep = 0  # the longest tail that is a prefix of the secret
+        for n in range(min(len(self.secret) - 1, len(held)), 0, -1):
+            if self.secret.startswith(held[-n:]):
+                keep = n
+                break
+        self._held = held[len(held) - keep :] if keep else ""
+        return held[: len(held) - keep]
+
+    def flush(self) -> str:
+        out, self._held = self._held, ""
+        return out
+
+
 def _decode(raw: str) -> str:
     try:
         return json.loads('"' + raw + '"', strict=False)
@@ -357,7 +381,7 @@ class OpenAIBackend:
         except openai.OpenAIError as exc:
             self._raise_api_error(exc)
         usage = self._usage(getattr(response, "usage", None), getattr(response, "model", None))
-        content = self._message_content(response)
+        content = self._redact(self._message_content(response))  # a model never shows the key
         draft = parse_draft(content, usage)
         log.info(
             "openai draft: model=%s status=%s claims=%d tokens=%d+%d",
@@ -399,6 +423,7 @@ class OpenAIBackend:
         raw_usage: Any = None
         model: str | None = None
         extractor = ClaimTextStream()
+        masked = SecretFilter(self._secret)  # a model (or a proxy) echoing the key shows "***"
         try:
             with stream:
                 for chunk in stream:
@@ -412,7 +437,7 @@ class OpenAIBackend:
                             refusal.append(delta.refusal)
                         if getattr(delta, "content", None):
                             parts.append(delta.content)
-                            text = extractor.feed(delta.content)
+                            text = masked.feed(extractor.feed(delta.content))
                             if text:
                                 yield text
                         finish = choice.finish_reason or finish
@@ -426,7 +451,10 @@ class OpenAIBackend:
         self._check_finish(finish)
         if not parts:
             raise BackendError("OpenAI backend: the model streamed no answer")
-        yield parse_draft("".join(parts), usage)
+        tail = masked.flush()
+        if tail:
+            yield tail
+        yield parse_draft(self._redact("".join(parts)), usage)
 
     def rewrite(self, question: str, history: list[dict]) -> tuple[str, Usage]:
         """A follow-up plus earlier turns -> a standalone question (no request without history).

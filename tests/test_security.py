@@ -293,6 +293,45 @@ def test_planted_key_in_process_logs_answers_and_errors(
         assert key not in text
 
 
+@pytest.mark.timeout(120)
+def test_a_model_echoing_the_key_shows_it_masked_streamed_or_not(
+    bot: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model (or a proxy in front of it) that writes the key into its answer: the page's
+    streamed draft and the verified answer show "***", however the key is split."""
+    key = f"sk-planted-{uuid.uuid4().hex}"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    quote = bot.document.text[bot.document.text.index("over 100 police injured") :][:23]
+    echo = answer((f"The key is {key}; over 100 police were injured.", [quote]))
+    with ScriptedServer() as model:
+        llm = Assistant(backend="openai", base_url=model.url, timeout=5, max_retries=0)
+        for attr in ("embedder", "index", "retriever", "verifier"):
+            llm.__dict__[attr] = getattr(bot, attr)
+        for size in (1, 7, 64):  # the key split across many deltas, a few, or one
+            model.enqueue_answer(echo, chunk_size=size)
+            pieces = list(llm.stream(POLICE))
+            streamed = "".join(p for p in pieces if isinstance(p, str))
+            final = pieces[-1]
+            assert "The key is ***" in streamed, streamed
+            assert final.backend == "openai" and "***" in final.text
+            for text in (streamed, json.dumps(final.to_full_dict()), answer_html(final)):
+                assert key not in text
+        model.enqueue_answer(echo)
+        assert key not in json.dumps(llm.llm.draft(POLICE, []).__dict__, default=str)
+
+
+def test_secret_filter_masks_a_secret_split_anywhere() -> None:
+    from assistant.openai_backend import SecretFilter
+
+    secret = "sk-abcabd"
+    text = f"x{secret}y sk-abc {secret}{secret} sk-ab"
+    expected = text.replace(secret, "***")
+    for size in range(1, len(text) + 1):
+        f = SecretFilter(secret)
+        out = "".join(f.feed(text[i : i + size]) for i in range(0, len(text), size)) + f.flush()
+        assert out == expected, size
+
+
 # -- uploads ---------------------------------------------------------------------------------
 
 
