@@ -47,7 +47,7 @@ bench: install
 	$(PY) benchmarks/bench.py
 
 # Cost against corpus size (1 / 100 / 1,000 / 10,000 documents, embedded and server Chroma);
-# writes bench-corpus/table.md, results.json and corpus-bench.png.  About 35 minutes on 2 cores.
+# writes bench-corpus/table.md, results.json and corpus-bench.png.  About 40 minutes on 2 cores.
 bench-corpus: install
 	$(PY) benchmarks/corpus_bench.py --out bench-corpus --progress
 
