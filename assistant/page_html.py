@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -143,6 +144,18 @@ def render_document(
         f'<article class="{classes}" data-doc="{esc(document.id)}" lang="en">'
         f"{''.join(parts)}</article>"
     )
+
+
+def marks_html(document_id: str, quotes: Sequence[Quote], *, numbered: bool, nonce: int) -> str:
+    """The last answer's spans for the page script to mark in the document already shown,
+    so an answer does not re-send the whole document (``nonce``: every answer is news)."""
+    spans = [
+        [i, q.start, q.end]
+        for i, q in enumerate(quotes, start=1)
+        if not q.document_id or q.document_id == document_id
+    ]
+    spec = {"doc": document_id, "numbered": numbered, "spans": spans, "nonce": nonce}
+    return f'<div class="doc-marks" data-marks="{esc(json.dumps(spec))}"></div>'
 
 
 def render_documents(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from assistant.errors import DocumentError, QuestionError
 from assistant.page_html import (
     answer_html,
     header_html,
+    marks_html,
     render_claims_map,
     render_document,
     render_documents,
@@ -341,32 +343,38 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         shown = html.escape(question, quote=False)
         return [*(history or []), {"role": "user", "content": shown}]
 
+    answers = itertools.count(1)
+
     def respond(
         question: str, history: list, state: Assistant | None, shown: str | None, only: bool
     ):
+        """Outputs: chat, document pane, picker, claims map, marks."""
         current = session_bot(state)
         earlier = history[:-1]
         history = [*history, {"role": "assistant", "content": ""}]
         within = [shown] if only and shown and is_corpus(current) else None
+        skip = gr.skip()
         for text, answer in stream_reply(current, question, earlier, within):
             history[-1] = {"role": "assistant", "content": text}
             if answer is None:
-                yield history, gr.skip(), gr.skip(), gr.skip()
+                yield history, skip, skip, skip, skip
                 continue
             numbered = bool(answer.quotes)  # the closest passages are marked, not numbered
             shown = answer.quotes if numbered else answer.closest
             if not is_corpus(current):
-                view = render_document(current.document, current.evidence, shown, numbered=numbered)
-                yield history, view, gr.skip(), gr.skip()
+                # the pane already shows the document: the page script marks the spans
+                doc_id = current.document.id
+                marks = marks_html(doc_id, shown, numbered=numbered, nonce=next(answers))
+                yield history, skip, skip, skip, marks
                 continue
             # a corpus: the pane shows each document the answer quotes, in quote order
             ids = list(dict.fromkeys(q.document_id for q in shown if q.document_id))
             if not ids:
-                yield history, gr.skip(), gr.skip(), gr.skip()
+                yield history, skip, skip, skip, skip
                 continue
             parts = [current.document_parts(i) for i in ids]
             view = render_documents(parts, shown, numbered=numbered)
-            yield history, view, gr.update(value=ids[0]), render_claims_map(*parts[0])
+            yield history, view, gr.update(value=ids[0]), render_claims_map(*parts[0]), skip
 
     def pick_document(document_id: str | None, state: Assistant | None):
         current = session_bot(state)
@@ -462,6 +470,7 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                 with gr.Tabs(elem_id="doc-tabs"):
                     with gr.Tab("Document", id="document", elem_id="tab-document"):
                         doc_view = gr.HTML(doc_html, elem_id="doc-view", js_on_load=None)
+                        marks = gr.HTML("", elem_id="doc-marks", js_on_load=None)
                     with gr.Tab("Claims map", id="claims", elem_id="tab-claims"):
                         map_view = gr.HTML(map_html, elem_id="claims-view", js_on_load=None)
 
@@ -472,7 +481,7 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             validator=validate_message,
             api_visibility="private",
         )
-        answer_outputs = [chatbot, doc_view, picker, map_view]
+        answer_outputs = [chatbot, doc_view, picker, map_view, marks]
         submitted.then(
             show_question, [pending, chatbot], [chatbot], queue=False, api_visibility="private"
         ).then(

@@ -382,12 +382,14 @@ class HybridIndex(PassageSearch):
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={"document": self.document.id, "model": self.embedder.key},
             )
-            if self.passages:
+            step = int(client.get_max_batch_size())  # Chroma refuses larger adds (5,461 here)
+            for i in range(0, len(self.passages), step):
+                chunk = self.passages[i : i + step]
                 col.add(
-                    ids=[p.id for p in self.passages],
-                    embeddings=matrix.tolist(),
-                    documents=views,
-                    metadatas=[passage_metadata(p) for p in self.passages],
+                    ids=[p.id for p in chunk],
+                    embeddings=matrix[i : i + step].tolist(),
+                    documents=views[i : i + step],
+                    metadatas=[passage_metadata(p) for p in chunk],
                 )
             del col, client
             if not self.chroma_url:

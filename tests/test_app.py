@@ -348,6 +348,18 @@ def test_chat_page_in_chromium(served, app_bot, tmp_path):
             expect(claims.locator(".badge.b-hedged").first).to_be_visible()
             _shot(page, "page-claims-map")
 
+            # asked while the claims map is open: the document shows it when brought back
+            box.fill("What does the reader comment say?")
+            box.press("Enter")
+            third = page.locator('[data-testid="bot"]').nth(2)
+            expect(third.locator("blockquote.quote").first).to_be_visible(timeout=60_000)
+            page.locator("#tab-document-button").click()
+            expect(doc.locator(".seg.hl").first).to_contain_text("excellent analysis")
+            marked = "".join(doc.locator(".seg.hl").all_inner_texts())
+            assert "over 100 police injured" not in marked  # the earlier answer's marks went
+            assert doc.locator("#quote-1").count() == 1
+            page.locator("#tab-claims-button").click()
+
             # a quote clicked while the claims map is open brings the document back
             reply.locator("blockquote.quote a.qnum-link").click()
             expect(doc.locator("mark.active-quote").first).to_be_visible()

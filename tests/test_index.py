@@ -18,7 +18,16 @@ from index import embed as embed_module
 from index.document import Document, Sentence
 from index.embed import Embedder, exported_model, model_cache_dir
 from index.load import load_document
-from index.store import RRF_K, Hit, HybridIndex, MemoryIndex, chroma_client, fuse, passage_view
+from index.store import (
+    COLLECTION,
+    RRF_K,
+    Hit,
+    HybridIndex,
+    MemoryIndex,
+    chroma_client,
+    fuse,
+    passage_view,
+)
 
 SMALL_DOC = (
     "Harbour Report\n\n"
@@ -390,3 +399,29 @@ def test_onnx_export_is_made_once(embedder: Embedder, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(embed_module, "_export_onnx", refuse)
     assert exported_model(embedder.model_path, int8=False) == first
+
+
+def test_build_adds_in_batches_chroma_accepts(
+    document: Document, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma refuses one add of more than ``get_max_batch_size()`` records (5,461 here, a
+    document of ~600,000 characters): the build adds in batches of that size."""
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+    adds: list[int] = []
+    original_add = Collection.add
+
+    def counting_add(self: Collection, *args: object, **kwargs: object) -> None:
+        adds.append(len(kwargs["ids"]))  # type: ignore[arg-type]
+        return original_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "get_max_batch_size", lambda self: 7)
+    monkeypatch.setattr(Collection, "add", counting_add)
+    index = HybridIndex.open(document, embedder, cache_dir=tmp_path / "cache")
+    n = len(document.sentences)
+    assert adds == [7] * (n // 7) + ([n % 7] if n % 7 else [])
+    stored = chroma_client(None, index.path / "chroma").get_collection(COLLECTION)
+    assert stored.count() == n
+    last = document.sentences[-1]
+    assert last.id in [h.passage.id for h in index.search(last.text, k=3, mode="dense")]

@@ -49,6 +49,56 @@
     return first !== null;
   };
 
+  // Split the segment holding code point ``at`` in two, so a span can start or end there.
+  const splitAt = (root, at) => {
+    for (const seg of root.querySelectorAll(".seg")) {
+      const a = Number(seg.dataset.start), b = Number(seg.dataset.end);
+      if (at <= a || at >= b) continue;
+      const text = seg.textContent;
+      const cut = units(text, at - a);
+      const tail = seg.cloneNode(false);
+      tail.textContent = text.slice(cut);
+      tail.dataset.start = String(at);
+      seg.textContent = text.slice(0, cut);
+      seg.dataset.end = String(at);
+      seg.after(tail);
+      return;
+    }
+  };
+
+  // An answer's passages, marked in the document already shown (the server sends only the
+  // spans, not the document again): highlighted, and numbered as in the chat.
+  const applyMarks = () => {
+    const holder = document.querySelector("#doc-marks .doc-marks");
+    if (!holder) return;
+    const spec = JSON.parse(holder.dataset.marks);
+    const root = document.querySelector(`#doc-view .doc[data-doc="${spec.doc}"]`);
+    if (!root) return;
+    clearActive(root);
+    root.querySelectorAll(".seg.hl").forEach((seg) => {
+      seg.classList.remove("hl");
+      delete seg.dataset.q;
+    });
+    root.querySelectorAll("sup.qnum").forEach((sup) => sup.remove());
+    for (const [, start, end] of spec.spans) { splitAt(root, start); splitAt(root, end); }
+    const segs = [...root.querySelectorAll(".seg")];
+    for (const [n, start, end] of spec.spans) {
+      const inside = segs.filter((seg) =>
+        Number(seg.dataset.start) >= start && Number(seg.dataset.end) <= end);
+      inside.forEach((seg) => {
+        seg.classList.add("hl");
+        seg.dataset.q = seg.dataset.q ? `${seg.dataset.q} ${n}` : String(n);
+      });
+      if (spec.numbered && inside.length) {
+        const sup = document.createElement("sup");
+        sup.className = "qnum";
+        sup.id = `quote-${n}`;
+        sup.textContent = `[${n}]`;
+        inside[0].before(sup);
+      }
+    }
+  };
+
   const showDocumentTab = () => {
     const button = document.getElementById("tab-document-button");
     if (button && button.getAttribute("aria-selected") !== "true") { button.click(); return true; }
@@ -79,8 +129,16 @@
       timer = setTimeout(scrollToFirst, 60);
     }).observe(box, { childList: true, subtree: true, attributes: true });
   };
-  watch();
-  setInterval(watch, 1000);  // the pane is created after this script runs
+  let watchedMarks = null;
+  const watchMarks = () => {
+    const box = document.getElementById("doc-marks");
+    if (!box || box === watchedMarks) return;
+    watchedMarks = box;
+    new MutationObserver(applyMarks).observe(box, { childList: true, subtree: true, attributes: true });
+  };
+  const watchAll = () => { watch(); watchMarks(); };
+  watchAll();
+  setInterval(watchAll, 1000);  // the panes are created after this script runs
 
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#q-"]');
