@@ -204,36 +204,23 @@ def index_corpus(source: Path | list[str], rebuild: bool) -> int:
     """Bring the corpus's index up to date (only what changed, unless ``rebuild``) and say
     what changed, file by file, so a user can tell an edit from an addition."""
     from index.corpus import Corpus
-    from index.corpus_store import CorpusIndex, SyncReport
+    from index.corpus_store import CorpusIndex
     from index.embed import Embedder
 
-    class Watched(CorpusIndex):
-        """The index as ``CorpusIndex.open`` makes it (same folder, store and sync), noting
-        which file held which document before the sync: the report counts documents, and
-        an edited file (one document out, another in) is the user's "changed"."""
-
-        before: dict[str, str]
-
-        def sync(self, progress: bool = False, rebuild: bool = False) -> SyncReport:
-            self.before = {p: s.document_id for p, s in self.manifest.sources().items()}
-            return super().sync(progress=progress, rebuild=rebuild)
-
     t0 = time.perf_counter()
-    ix = Watched.open(Corpus(source), Embedder(), progress=True, rebuild=rebuild)
+    ix = CorpusIndex.open(Corpus(source), Embedder(), progress=True, rebuild=rebuild)
     seconds = time.perf_counter() - t0
     report = ix.last_sync
     assert report is not None
-    after = {p: s.document_id for p, s in ix.manifest.sources().items()}
-    before = ix.before
-    changes = sync_changes(before, after)
+    files = report.files
     print(
         f"corpus index ready: {plural(report.documents, 'document')}, "
         f"{plural(report.passages, 'passage')} in "
         f"{seconds:.2f} s at {ix.folder}"
     )
     print(
-        f"{changes['added']} added, {changes['changed']} changed, {changes['removed']} removed, "
-        f"{changes['unchanged']} unchanged; {report.embedded} passages embedded"
+        f"{files['added']} added, {files['changed']} changed, {files['removed']} removed, "
+        f"{files['unchanged']} unchanged; {report.embedded} passages embedded"
         + (" (rebuilt from scratch)" if report.rebuilt_store else "")
     )
     for path, why in report.skipped:
@@ -245,17 +232,6 @@ def index_corpus(source: Path | list[str], rebuild: bool) -> int:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def sync_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, int]:
-    """Files added, changed (new content), removed and unchanged, from the file -> document
-    id maps before and after a sync."""
-    return {
-        "added": sum(1 for p in after if p not in before),
-        "changed": sum(1 for p, d in after.items() if p in before and before[p] != d),
-        "removed": sum(1 for p in before if p not in after),
-        "unchanged": sum(1 for p, d in after.items() if before.get(p) == d),
-    }
 
 
 def status_label(row: dict) -> str:

@@ -82,6 +82,8 @@ class SyncReport:
     words_embedded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     rebuilt_store: bool = False
+    #: Files, as a user sees them: added, changed (new content), removed, unchanged.
+    files: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     parse_seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -91,6 +93,18 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.removed)
+
+
+def file_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, int]:
+    """Files added, changed (new content), removed and unchanged, from the file -> document
+    id maps before and after a sync: the report counts documents, and an edited file (one
+    document out, another in) is what a user calls "changed"."""
+    return {
+        "added": sum(1 for p in after if p not in before),
+        "changed": sum(1 for p, d in after.items() if p in before and before[p] != d),
+        "removed": sum(1 for p in before if p not in after),
+        "unchanged": sum(1 for p, d in after.items() if before.get(p) == d),
+    }
 
 
 class CorpusIndex:
@@ -198,6 +212,7 @@ class CorpusIndex:
 
         started = time.perf_counter()
         report = SyncReport()
+        before = {path: s.document_id for path, s in self.manifest.sources().items()}
         records = self.manifest.documents()
         expected = sum(r.passages for r in records.values())
         collection = self._open_collection()
@@ -294,6 +309,7 @@ class CorpusIndex:
             for doc_id, path in moved.items():
                 records[doc_id] = replace(records[doc_id], path=path)
         self.records = records
+        report.files = file_changes(before, {path: s.document_id for path, s in seen.items()})
         with self._lock:
             self._indexes.clear()
 

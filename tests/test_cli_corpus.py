@@ -209,10 +209,12 @@ def test_index_tells_added_changed_and_removed_apart_and_rebuilds(
     )
 
 
-def test_sync_changes_counts_files() -> None:
+def test_file_changes_counts_files() -> None:
+    from index.corpus_store import file_changes
+
     before = {"a": "1", "b": "2", "c": "3"}
     after = {"a": "1", "b": "9", "d": "4"}
-    assert cli.sync_changes(before, after) == {
+    assert file_changes(before, after) == {
         "added": 1,
         "changed": 1,
         "removed": 1,
