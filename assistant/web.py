@@ -57,6 +57,9 @@ EXAMPLES = [
 PLACEHOLDER = "Ask a question about the document…"
 CHECKING = "\n\n*Checking the quotes against the document…*"
 UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm")
+#: The picker lists at most this many documents; a larger corpus is searched by title on
+#: the server as the reader types, so the page does not carry every title.
+PICKER_LIMIT = 200
 MAX_UPLOAD_BYTES = 5_000_000
 
 # IBM Plex Sans ships with Gradio in regular, semibold and bold: no font requests leave the host.
@@ -303,6 +306,22 @@ def document_choices(bot: Assistant) -> list[tuple[str, str]]:
     return [(d["title"] or Path(d["path"]).name, d["id"]) for d in bot.documents]
 
 
+def find_choices(
+    choices: list[tuple[str, str]], text: str = "", keep: str | None = None
+) -> list[tuple[str, str]]:
+    """At most ``PICKER_LIMIT`` documents whose title contains ``text`` (any case), plus
+    the document ``keep`` (the one shown, so the picker can still name it): first when
+    nothing is searched, last when it is not what the reader typed."""
+    needle = text.strip().casefold()
+    kept = [c for c in choices if c[1] == keep]
+    found = [c for c in choices if needle in c[0].casefold() and c[1] != keep]
+    if kept and not needle:
+        return (kept + found)[:PICKER_LIMIT]
+    if kept and needle in kept[0][0].casefold():
+        return (kept + found)[:PICKER_LIMIT]
+    return found[: max(PICKER_LIMIT - len(kept), 0)] + kept
+
+
 def document_views(
     bot: Assistant, *, uploaded: bool = False, selected: str | None = None
 ) -> tuple[str, str, str]:
@@ -331,6 +350,17 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
     head, doc_html, map_html = document_views(default)
     corpus = is_corpus(default)
     choices = document_choices(default) if corpus else []
+    searched = len(choices) > PICKER_LIMIT  # too many titles for the page: search them
+
+    def picker_update(document_id: str) -> dict:
+        if searched:
+            return gr.update(choices=find_choices(choices, keep=document_id), value=document_id)
+        return gr.update(value=document_id)
+
+    def search_documents(value: str | None, typed: gr.KeyUpData):
+        if not searched:
+            return gr.skip()
+        return gr.update(choices=find_choices(choices, typed.input_value, keep=value))
 
     def session_bot(state: Assistant | None) -> Assistant:
         return state if state is not None else default
@@ -374,7 +404,7 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                 continue
             parts = [current.document_parts(i) for i in ids]
             view = render_documents(parts, shown, numbered=numbered)
-            yield history, view, gr.update(value=ids[0]), render_claims_map(*parts[0]), skip
+            yield history, view, picker_update(ids[0]), render_claims_map(*parts[0]), skip
 
     def pick_document(document_id: str | None, state: Assistant | None):
         current = session_bot(state)
@@ -455,10 +485,14 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                     doc_status = gr.Markdown(elem_id="doc-status")
             with gr.Column(scale=6, min_width=360, elem_id="doc-pane"):
                 with gr.Group(visible=corpus) as picker_group:
+                    first = choices[0][1] if choices else None
+                    listed = f"{len(choices):,} in the corpus" + (
+                        "; type to search their titles" if searched else ""
+                    )
                     picker = gr.Dropdown(
-                        choices=choices,
-                        value=choices[0][1] if choices else None,
-                        label=f"Show a document ({len(choices):,} in the corpus)",
+                        choices=find_choices(choices, keep=first) if searched else choices,
+                        value=first,
+                        label=f"Show a document ({listed})",
                         filterable=True,
                         elem_id="doc-picker",
                     )
@@ -506,6 +540,15 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             )
         # .input, not .change: an answer moving the picker must not re-render the pane
         picker.input(pick_document, [picker, state], [doc_view, map_view], api_visibility="private")
+        if searched:
+            picker.key_up(
+                search_documents,
+                [picker],
+                [picker],
+                show_progress="hidden",
+                queue=False,
+                api_visibility="private",
+            )
         doc_outputs = [header, doc_view, map_view, chatbot, examples_row, picker_group]
         doc_outputs += [doc_status, state]
         upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")

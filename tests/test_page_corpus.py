@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from harness import BAKE, HARBOUR, chromium, serve_in_process
 
-from assistant import Assistant
+from assistant import Assistant, web
 from assistant.core import default_document
 from assistant.errors import DocumentError
 from assistant.page_html import answer_html, render_documents
-from assistant.web import document_choices, document_views
+from assistant.web import document_choices, document_views, find_choices
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 
@@ -199,3 +199,52 @@ def _shot(page, name: str) -> Path:
     from test_app import _shot as shot
 
     return shot(page, name)
+
+
+def test_find_choices_keeps_the_shown_document_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    choices = [("Harbour Report", "h"), ("Village Bake Sale", "b"), ("Harbour Lights", "l")]
+    assert find_choices(choices, "harb") == [("Harbour Report", "h"), ("Harbour Lights", "l")]
+    # the shown document stays listed: first when it matches, last when it does not
+    assert find_choices(choices, "", keep="b")[0] == ("Village Bake Sale", "b")
+    assert find_choices(choices, "HARB", keep="b")[-1] == ("Village Bake Sale", "b")
+    assert find_choices(choices, "lights", keep="l") == [("Harbour Lights", "l")]
+    monkeypatch.setattr(web, "PICKER_LIMIT", 2)
+    assert len(find_choices(choices)) == 2
+    limited = find_choices(choices, "harb", keep="b")
+    assert limited == [("Harbour Report", "h"), ("Village Bake Sale", "b")]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(240)
+def test_a_large_corpus_is_searched_from_the_picker(
+    corpus_bot: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``PICKER_LIMIT`` documents the page lists only a few titles and asks the server
+    for the others as the reader types (here the limit is 1, so 3 documents are "many")."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    monkeypatch.setattr(web, "PICKER_LIMIT", 1)
+    with serve_in_process(corpus_bot) as url, sync_api.sync_playwright() as p:
+        browser = chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            expect(page.locator("#doc-picker")).to_contain_text("type to search their titles")
+            picker = page.locator("#doc-picker input")
+            picker.click()
+            expect(page.get_by_role("option")).to_have_count(1)  # the page carries one title
+            picker.fill("")
+            picker.press_sequentially("Village", delay=40)
+            option = page.get_by_role("option", name="Village Bake Sale")
+            expect(option).to_be_visible()  # found on the server
+            option.click()
+            expect(page.locator("#doc-view")).to_contain_text("bake sale raised 300 pounds")
+            box = page.get_by_placeholder("Ask a question about the document")
+            box.fill("How much did the bake sale raise?")
+            box.press("Enter")
+            reply = page.locator('[data-testid="bot"]').first
+            expect(reply).to_contain_text("300 pounds", timeout=60_000)
+            expect(picker).to_have_value("Village Bake Sale")
+        finally:
+            browser.close()
