@@ -47,7 +47,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import percentile  # noqa: E402  (the same percentile as benchmarks/bench.py)
+from bench import free_port, percentile, stop_process  # noqa: E402  (shared with bench.py)
 from corpus_gen import corpus_terms, generate_article, identifies, write_corpus  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
@@ -104,12 +103,6 @@ def peak_rss_mb(pid: int | None = None) -> float:
 # -- a Chroma server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_chroma(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
     """``chroma run`` on 127.0.0.1 and a free port; returns once the heartbeat answers."""
     chroma = Path(sys.executable).with_name("chroma")
@@ -134,15 +127,6 @@ def start_chroma(path: Path, log: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.2)
     proc.kill()
     raise SystemExit(f"chroma run did not answer within 60 s; see {log}")
-
-
-def stop_chroma(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 # -- embedding backends --------------------------------------------------------------------------
@@ -370,6 +354,14 @@ def cold_worker(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def worker_argv(kind: str, size: int, work: Path, cache: Path, url: str) -> list[str]:
+    """This script again as a ``--worker`` or ``--cold-worker`` for one size and store."""
+    return [
+        *(sys.executable, __file__, kind, "--size", str(size), "--docs", str(work / "docs")),
+        *("--cache", str(cache), "--url", url),
+    ]
+
+
 def run_cold(
     args: argparse.Namespace, size: int, work: Path, cache: Path, url: str
 ) -> dict[str, Any]:
@@ -380,21 +372,7 @@ def run_cold(
         launched = time.time()
         t0 = time.perf_counter()
         out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--cold-worker",
-                "--launched",
-                repr(launched),
-                "--size",
-                str(size),
-                "--docs",
-                str(work / "docs"),
-                "--cache",
-                str(cache),
-                "--url",
-                url,
-            ],
+            [*worker_argv("--cold-worker", size, work, cache, url), "--launched", repr(launched)],
             stdout=subprocess.PIPE,
             text=True,
             check=False,
@@ -421,23 +399,9 @@ def run_one(args: argparse.Namespace, size: int, mode: str, work: Path) -> dict[
         server, url = start_chroma(server_dir, work / f"server-{size}.log")
     try:
         cmd = [
-            sys.executable,
-            __file__,
-            "--worker",
-            "--size",
-            str(size),
-            "--docs",
-            str(work / "docs"),
-            "--cache",
-            str(cache),
-            "--questions",
-            str(args.questions),
-            "--repeat",
-            str(args.repeat),
-            "--url",
-            url,
-            "--naming",
-            str(work / "naming.json"),
+            *worker_argv("--worker", size, work, cache, url),
+            *("--questions", str(args.questions), "--repeat", str(args.repeat)),
+            *("--naming", str(work / "naming.json")),
         ]
         if args.progress:
             cmd.append("--progress")
@@ -453,7 +417,7 @@ def run_one(args: argparse.Namespace, size: int, mode: str, work: Path) -> dict[
             result.update(run_cold(args, size, work, cache, url))
     finally:
         if server is not None:
-            stop_chroma(server)
+            stop_process(server)
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(server_dir, ignore_errors=True)
     return result

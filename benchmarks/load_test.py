@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
@@ -248,12 +250,6 @@ def run_load(
 # -- running the server ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``python -m assistant serve`` on a free loopback port, offline; returns (proc, url)."""
     import httpx
@@ -283,16 +279,6 @@ def start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("server did not start within 300 s")
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--url", help="a running page (default: start one on 127.0.0.1)")
@@ -320,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_load(url, args.sessions, args.questions, args.timeout, pid, text)
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_process(proc, timeout=15)
     summary = report.summary()
     summary["load_average"] = os.getloadavg()
     summary["cores"] = os.cpu_count()

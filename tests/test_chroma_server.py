@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import free_port, stop
 
 from assistant.core import Assistant, default_document
 from assistant.errors import AssistantError, IndexBuildError
@@ -41,12 +41,6 @@ HARBOUR = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _heartbeat(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as r:
@@ -62,7 +56,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not chroma.exists():
         pytest.skip("the chroma command is not installed next to this Python")
     data = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
+    port = free_port()
     log = (data / "server.log").open("w")
     args = ["run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
@@ -82,12 +76,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 
@@ -126,7 +115,7 @@ def test_bad_or_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(IndexBuildError, match="not a Chroma server URL"):
         chroma_client("ftp://example.org")
     with pytest.raises(IndexBuildError, match="cannot reach the Chroma server"):
-        chroma_client(f"http://127.0.0.1:{_free_port()}")
+        chroma_client(f"http://127.0.0.1:{free_port()}")
 
 
 def test_the_environment_variable_selects_the_server(
@@ -217,7 +206,7 @@ def test_single_document_on_the_server(
 
 
 def test_no_server_is_a_clear_error(folder: Path, tmp_path: Path, bot: Assistant) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     b = Assistant(documents=folder, backend="extractive", cache_dir=tmp_path / "x", chroma_url=dead)
     with pytest.raises(AssistantError, match="cannot reach the Chroma server"):
         b.ask("Who closed the port?")
