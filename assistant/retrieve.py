@@ -386,11 +386,19 @@ class CorpusRetriever:
         candidate document's own retrieval in ``per_document``, best first.  ``within``:
         only these documents are candidates (a reader asking about the one in front of them)."""
         terms, qvec, expanded = self.corpus.prepare(question, mode)
+        # Names and figures single a document out ("Psaki", "over 100 police"): documents
+        # are also ranked by them alone.  A figure counts when BM25 holds it as one token.
         names = [
             st
             for t in terms
             if t.kind == "entity" and t.in_document
             for st in [t.stem, *(a for a, _ in t.synonyms)]
+        ] + [
+            tokens[0]
+            for t in terms
+            if t.kind == "number" and t.in_document
+            for tokens in [content_terms(t.word)]
+            if len(tokens) == 1
         ]
         if within:
             unknown = [d for d in within if d not in self.index.records]

@@ -250,7 +250,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             answer_ms.append((time.perf_counter() - t0) * 1000)
 
     naming = set(json.loads(Path(args.naming).read_text())) if args.naming else set()
-    recalls, named = [], []
+    recalls, named, by_question = [], [], {}
     for it in gold_items:
         gold = _spans(article.text, it["gold_evidence"])
         if not gold:
@@ -260,6 +260,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             (h.passage.start, h.passage.end) for h in hits if h.passage.document_id == article_id
         ]
         recalls.append(sum(any(_overlaps(g, s) for s in spans) for g in gold) / len(gold))
+        by_question[it["id"]] = round(recalls[-1], 4)
         if it["id"] in naming:
             named.append(recalls[-1])
 
@@ -299,6 +300,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "recall_questions": len(recalls),
         "recall_at_5_naming": round(statistics.mean(named), 4) if named else None,
         "naming_questions": len(named),
+        "recall_by_question": by_question,
         "article_pass": round(sum(passed) / len(passed), 4),
         "timed_questions": len(timed),
         "embed_backend": bot.embedder.backend,
@@ -476,6 +478,18 @@ def table(results: list[dict], embeds: list[dict], machine: dict) -> str:
         f"{results[0]['embed_backend'] if results else '?'}, "
         f"{results[0]['timed_questions'] if results else 0} timed questions.",
     ]
+    sizes = sorted({r["size"] for r in results})
+    first = next((r for r in results if r["size"] == sizes[0]), None)
+    last = next((r for r in results if r["size"] == sizes[-1] and r["mode"] == first["mode"]), None)
+    if len(sizes) > 1 and first and last:
+        was, now = first["recall_by_question"], last["recall_by_question"]
+        lost = sorted(q for q in now if now[q] < was.get(q, 0.0))
+        lines += [
+            "",
+            f"Recall@5 lower at {sizes[-1]:,} documents than at {sizes[0]:,} ({first['mode']}): "
+            + (", ".join(lost) if lost else "none")
+            + ".",
+        ]
     if any("cold_total_s" in r for r in results):
         runs = max(len(r.get("cold_runs_total_s", [])) for r in results)
         lines += [

@@ -88,11 +88,12 @@ class DocumentTerms:
     terms: list[list[str]]  # stemmed content terms of each passage (BM25 tokens)
     words: list[str]  # the document's content words (synonym targets)
     numbers: list[str]  # numbers it mentions
+    groups: list[str]  # each passage's text key (``passage_key``): equal texts, equal keys
 
     def to_json(self) -> str:
         data = {"index": self.index, "terms": self.terms, "words": self.words}
         return json.dumps(
-            {**data, "numbers": self.numbers},
+            {**data, "numbers": self.numbers, "groups": self.groups},
             ensure_ascii=False,
             separators=(",", ":"),
         )
@@ -100,7 +101,7 @@ class DocumentTerms:
     @classmethod
     def from_json(cls, raw: str) -> DocumentTerms:
         data = json.loads(raw)
-        return cls(data["index"], data["terms"], data["words"], data["numbers"])
+        return cls(data["index"], data["terms"], data["words"], data["numbers"], data["groups"])
 
 
 class Corpus:
@@ -236,9 +237,23 @@ class Manifest:
                 "UPDATE documents SET path=? WHERE id=?", [(p, i) for i, p in paths.items()]
             )
 
-    def terms(self) -> Iterator[tuple[str, DocumentTerms]]:
-        """Every document's derived terms, in document-id order (the BM25 order)."""
-        for doc_id, raw in self._db.execute("SELECT id, terms FROM documents ORDER BY id"):
+    def terms(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, DocumentTerms]]:
+        """Every document's derived terms (or only these documents'), in document-id order
+        (the BM25 order)."""
+        if ids is None:
+            rows = self._db.execute("SELECT id, terms FROM documents ORDER BY id")
+        else:
+            wanted = sorted(set(ids))
+            rows = (
+                row
+                for i in range(0, len(wanted), 500)
+                for row in self._db.execute(
+                    "SELECT id, terms FROM documents WHERE id IN "
+                    f"({','.join('?' * len(wanted[i : i + 500]))}) ORDER BY id",
+                    wanted[i : i + 500],
+                )
+            )
+        for doc_id, raw in rows:
             yield doc_id, DocumentTerms.from_json(raw)
 
     # -- vocabulary vectors -------------------------------------------------------------------

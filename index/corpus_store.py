@@ -11,6 +11,12 @@ terms, never from the files, into a temporary folder swapped into place.
 Search fuses Chroma's nearest neighbours with BM25's best passages (RRF) across the corpus;
 a document the answer draws on is then searched on its own (``document_index``) exactly as
 a single document is, so per-document answers keep single-document quality.
+
+Passages that read the same in many documents (boilerplate: "Officials did not respond to
+requests for comment.") are searched once: a second collection holds one vector per
+distinct text (``passage_key``), and a hit on it stands for the documents sharing it.
+Otherwise a hundred copies of one sentence would fill the whole pool of nearest neighbours
+and hide every other passage from the fusion.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from index.store import (
     chroma_client,
     default_cache_dir,
     document_vocabulary,
+    passage_key,
     passage_metadata,
     passage_view,
     rrf,
@@ -57,11 +64,16 @@ from index.store import (
 )
 from index.text import content_terms
 
-CORPUS_FORMAT = 1
-DERIVED_FORMAT = 1
+CORPUS_FORMAT = 2
+DERIVED_FORMAT = 2
 COLLECTION = "corpus"
-#: How many nearest neighbours and BM25 hits go into the fusion.
+#: The collection of distinct passage texts is the main one's name with this suffix.
+DISTINCT = "-distinct"
+#: How many distinct passage texts from the nearest neighbours and from BM25 go into the
+#: fusion.
 POOL = 100
+#: A text shared by many documents brings at most this many of them into the pool.
+MEMBERS = 16
 #: Documents parsed, embedded and upserted per step (also the resume granularity).
 CHUNK_DOCUMENTS = 128
 EMBED_BATCH = 64
@@ -93,6 +105,19 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.removed)
+
+
+@dataclass
+class Pool:
+    """The fused candidates of one corpus search, keyed by (document id, sentence index):
+    fused, dense and BM25 scores, the ranks behind them, and each passage's text group."""
+
+    fused: dict[tuple[str, int], float] = field(default_factory=dict)
+    dense: dict[tuple[str, int], float] = field(default_factory=dict)
+    lexical: dict[tuple[str, int], float] = field(default_factory=dict)
+    dense_ranks: dict[tuple[str, int], int] = field(default_factory=dict)
+    bm25_ranks: dict[tuple[str, int], int] = field(default_factory=dict)
+    group: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def file_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, int]:
@@ -127,10 +152,15 @@ class CorpusIndex:
         self.records: dict[str, DocumentRecord] = {}
         self.lexicon: Lexicon | None = None
         self._collection = None
+        self._distinct = None  # one vector per distinct passage text
         self._bm25 = None
         self._doc_ids: list[str] = []
         self._doc_of = np.zeros(0, dtype=np.int32)
         self._sentence_of = np.zeros(0, dtype=np.int32)
+        self._group_of = np.zeros(0, dtype=np.int32)  # passage -> its text's group
+        self._group_keys = np.zeros(0, dtype="S16")  # group -> passage_key, sorted
+        self._members = np.zeros(0, dtype=np.int32)  # passages ordered by group
+        self._member_start = np.zeros(1, dtype=np.int64)  # group g: _members[start[g]:start[g+1]]
         self._indexes: OrderedDict[str, MemoryIndex] = OrderedDict()
         self._lock = threading.Lock()
         self.last_sync: SyncReport | None = None
@@ -168,13 +198,14 @@ class CorpusIndex:
     def _client(self):
         return chroma_client(self.chroma_url, self.folder / "chroma")
 
-    def _open_collection(self, recreate: bool = False):
+    def _open_collection(self, recreate: bool = False, suffix: str = ""):
         client = self._client()
+        name = self.collection_name + suffix
         if recreate:
             with contextlib.suppress(Exception):  # not there yet
-                client.delete_collection(self.collection_name)
+                client.delete_collection(name)
         return client.get_or_create_collection(
-            self.collection_name,
+            name,
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"model": self.embedder.key, "format": CORPUS_FORMAT},
@@ -216,17 +247,19 @@ class CorpusIndex:
         records = self.manifest.documents()
         expected = sum(r.passages for r in records.values())
         collection = self._open_collection()
+        distinct = self._open_collection(suffix=DISTINCT)
         count = collection.count()
-        if rebuild or count < expected:
+        if rebuild or count < expected or distinct.count() < self._derived_groups():
             # The store lost passages (wiped, or changed behind our back), or a rebuild was
             # asked for: forget everything and index every file again.  (More passages than
             # recorded is an interrupted sync's upserts: they are kept and reconciled below.)
             if rebuild or count or records:
                 collection = self._open_collection(recreate=True)
+                distinct = self._open_collection(recreate=True, suffix=DISTINCT)
                 self.manifest.clear()
                 report.rebuilt_store = True
             records = {}
-        self._collection = collection
+        self._collection, self._distinct = collection, distinct
 
         sources = self.manifest.sources()
         seen: dict[str, SourceRecord] = {}
@@ -284,8 +317,10 @@ class CorpusIndex:
 
         live = {s.document_id for s in seen.values()}
         gone = [doc_id for doc_id in records if doc_id not in live]
+        gone_groups: set[str] = set()
         if gone:
             t0 = time.perf_counter()
+            gone_groups = {g for _, t in self.manifest.terms(gone) for g in t.groups}
             for j in range(0, len(gone), 500):
                 collection.delete(where={"document_id": {"$in": gone[j : j + 500]}})
             report.store_seconds += time.perf_counter() - t0
@@ -316,6 +351,7 @@ class CorpusIndex:
         t0 = time.perf_counter()
         self._ensure_derived(report, progress)
         report.derived_seconds = time.perf_counter() - t0
+        self._drop_texts(gone_groups, report)
         report.documents = len(records)
         report.passages = self.passages
         report.seconds = time.perf_counter() - started
@@ -340,6 +376,32 @@ class CorpusIndex:
         report.store_seconds += time.perf_counter() - t0
         return len(ids)
 
+    def _drop_texts(self, keys: set[str], report: SyncReport) -> None:
+        """Delete the distinct texts of removed documents that no remaining one shares.
+        (One left behind by a sync stopped before this brings no document into a search,
+        which skips it, and goes with the next rebuild.)"""
+        if not keys:
+            return
+        t0 = time.perf_counter()
+        ordered = sorted(keys)
+        known = self._group_keys
+        where = np.searchsorted(known, np.asarray(ordered, dtype="S16"))
+        stale = [
+            k
+            for k, i in zip(ordered, where, strict=True)
+            if i >= len(known) or known[i] != k.encode()
+        ]
+        for j in range(0, len(stale), 500):
+            self._distinct.delete(ids=stale[j : j + 500])
+        report.store_seconds += time.perf_counter() - t0
+
+    def _derived_groups(self) -> int:
+        """How many distinct texts the derived data last counted (0 if none yet)."""
+        try:
+            return int(json.loads((self.folder / "derived" / "meta.json").read_text())["groups"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
     def _add_documents(
         self, docs: list[Document], report: SyncReport
     ) -> list[tuple[DocumentRecord, DocumentTerms]]:
@@ -361,6 +423,12 @@ class CorpusIndex:
                 embeddings=vectors[j : j + step],
                 metadatas=[passage_metadata(p) for p in chunk],
             )
+        first: dict[str, int] = {}  # each distinct text once (its vector is the same)
+        for row, p in enumerate(passages):
+            first.setdefault(passage_key(p), row)
+        keys, rows = list(first), list(first.values())
+        for j in range(0, len(keys), step):
+            self._distinct.upsert(ids=keys[j : j + step], embeddings=vectors[rows[j : j + step]])
         report.store_seconds += time.perf_counter() - t0
         from assistant.retrieve import numbers_in
 
@@ -372,6 +440,7 @@ class CorpusIndex:
                 terms=[content_terms(passage_view(p)) for p in own],
                 words=document_vocabulary(own),
                 numbers=sorted(set().union(*(numbers_in(p.text) for p in own))) if own else [],
+                groups=[passage_key(p) for p in own],
             )
             record = DocumentRecord(doc.id, doc.title, str(doc.path or ""), doc.format, len(own))
             out.append((record, terms))
@@ -408,6 +477,7 @@ class CorpusIndex:
         doc_ids: list[str] = []
         doc_of: list[int] = []
         sentence_of: list[int] = []
+        groups: list[str] = []
         tokens: list[list[str]] = []
         df: Counter[str] = Counter()
         word_df: Counter[str] = Counter()
@@ -422,6 +492,7 @@ class CorpusIndex:
                 sentence_of.append(index)
                 tokens.append(toks or ["\x00"])
                 df.update(set(toks))
+            groups.extend(terms.groups)
             word_df.update(terms.words)
             numbers.update(terms.numbers)
 
@@ -455,10 +526,13 @@ class CorpusIndex:
                 bm25 = bm25s.BM25()
                 bm25.index(tokens, show_progress=False)
                 bm25.save(str(tmp / "bm25"), show_progress=False)
+            keys = np.unique(np.asarray(groups, dtype="S16"))  # sorted
             np.savez(
                 tmp / "passages.npz",
                 doc_of=np.asarray(doc_of, dtype=np.int32),
                 sentence_of=np.asarray(sentence_of, dtype=np.int32),
+                group_of=np.searchsorted(keys, np.asarray(groups, dtype="S16")).astype(np.int32),
+                group_keys=keys,
             )
             (tmp / "documents.json").write_text(json.dumps(doc_ids))
             (tmp / "lexicon.json").write_text(
@@ -466,7 +540,9 @@ class CorpusIndex:
             )
             (tmp / "vocab.json").write_text(json.dumps(words, ensure_ascii=False))
             np.save(tmp / "vocab.npy", matrix)
-            (tmp / "meta.json").write_text(json.dumps({"state": state, "format": DERIVED_FORMAT}))
+            (tmp / "meta.json").write_text(
+                json.dumps({"state": state, "format": DERIVED_FORMAT, "groups": len(keys)})
+            )
             if derived.exists():
                 trash = self.folder / f".old-{uuid.uuid4().hex[:8]}"
                 os.replace(derived, trash)
@@ -482,6 +558,12 @@ class CorpusIndex:
             arrays = np.load(derived / "passages.npz")
             self._doc_of = arrays["doc_of"]
             self._sentence_of = arrays["sentence_of"]
+            self._group_of = arrays["group_of"]
+            self._group_keys = arrays["group_keys"]
+            self._members = np.argsort(self._group_of, kind="stable").astype(np.int32)
+            self._member_start = np.searchsorted(
+                self._group_of[self._members], np.arange(len(self._group_keys) + 1)
+            )
             self._doc_ids = json.loads((derived / "documents.json").read_text())
             self._bm25 = (
                 bm25s.BM25.load(str(derived / "bm25")) if (derived / "bm25").exists() else None
@@ -555,37 +637,55 @@ class CorpusIndex:
 
     # -- retrieval ---------------------------------------------------------------------------
 
+    def _group_index(self, key: str) -> int | None:
+        i = int(np.searchsorted(self._group_keys, key.encode()))
+        return i if i < len(self._group_keys) and self._group_keys[i] == key.encode() else None
+
     def _pool(
         self, question: str, mode: str, vector: np.ndarray | None, terms: list[str] | None
-    ) -> tuple[dict, dict, dict, dict, dict]:
-        """Chroma's nearest neighbours and BM25's best passages across the corpus, fused:
-        (fused, dense, lexical, dense ranks, BM25 ranks), keyed by (document id, index)."""
+    ) -> Pool:
+        """Chroma's nearest distinct texts and BM25's best distinct texts across the corpus,
+        fused by rank, each then standing for the passages (up to ``MEMBERS``) that read so."""
         if mode not in {"hybrid", "dense", "bm25"}:
             raise ValueError(f"unknown retrieval mode {mode!r}")
-        dense: dict[tuple[str, int], float] = {}
-        lexical: dict[tuple[str, int], float] = {}
-        if mode in {"hybrid", "dense"} and self.passages:
+        dense: dict[int, float] = {}  # group -> score
+        lexical: dict[int, float] = {}
+        groups = len(self._group_keys)
+        if mode in {"hybrid", "dense"} and groups:
             if vector is None:
                 vector = self.embedder.encode([question])[0]
-            res = self._collection.query(
+            res = self._distinct.query(
                 query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                n_results=min(POOL, self.passages),
-                include=["distances", "metadatas"],
+                n_results=min(POOL, groups),
+                include=["distances"],
             )
-            for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
-                dense[(str(meta["document_id"]), int(meta["index"]))] = 1.0 - float(dist)
-        if mode in {"hybrid", "bm25"} and self._bm25 is not None:
+            for key, dist in zip(res["ids"][0], res["distances"][0], strict=True):
+                g = self._group_index(key)
+                if g is not None:  # else: a text left by an interrupted sync
+                    dense[g] = 1.0 - float(dist)
+        if mode in {"hybrid", "bm25"} and self._bm25 is not None and groups:
             terms = content_terms(question) if terms is None else terms
             if terms:
                 scores = self._bm25.get_scores(terms)
-                top = min(POOL, len(scores))
-                best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else None
-                positions = np.arange(len(scores)) if best is None else best
-                for pos in positions[scores[positions] > 0]:
-                    key = (self._doc_ids[self._doc_of[pos]], int(self._sentence_of[pos]))
-                    lexical[key] = float(scores[pos])
+                # a group's passages read alike, so score alike: any one stands for all
+                best = scores[self._members[self._member_start[:-1]]]
+                top = min(POOL, groups)
+                picked = np.argpartition(-best, top - 1)[:top] if top < groups else range(groups)
+                lexical = {int(g): float(best[g]) for g in picked if best[g] > 0}
         fused, dr, br = rrf(dense, lexical)
-        return fused, dense, lexical, dr, br
+        pool = Pool()
+        for g, score in fused.items():
+            start = int(self._member_start[g])
+            stop = min(int(self._member_start[g + 1]), start + MEMBERS)
+            for pos in self._members[start:stop]:
+                key = (self._doc_ids[self._doc_of[pos]], int(self._sentence_of[pos]))
+                pool.group[key] = g
+                pool.fused[key] = score
+                if g in dense:
+                    pool.dense[key], pool.dense_ranks[key] = dense[g], dr[g]
+                if g in lexical:
+                    pool.lexical[key], pool.bm25_ranks[key] = lexical[g], br[g]
+        return pool
 
     def rank_documents(
         self,
@@ -597,25 +697,37 @@ class CorpusIndex:
         names: list[str] | None = None,
     ) -> list[str]:
         """Candidate documents for the question, without reading any: taken in turn from
-        rankings of documents by their best passage: by the question's names alone (BM25
-        over ``names``), fused, BM25 alone, dense alone.  Fusion alone would miss a document
-        found by one signal only, such as the one article naming a rare person among many
-        that match the question's common words."""
-        fused, dense, lexical, _, _ = self._pool(question, mode, vector, terms)
-        named: dict[tuple[str, int], float] = {}
+        rankings of documents by their best passage: by the question's names and figures
+        alone (BM25 over ``names``), fused, BM25 alone, dense alone.  Fusion alone would
+        miss a document found by one signal only, such as the one article naming a rare
+        person among many that match the question's common words.  A first round takes one
+        document per best passage text, so documents sharing a sentence do not crowd out
+        the others."""
+        pool = self._pool(question, mode, vector, terms)
+        named = Pool()
         if names and mode in {"hybrid", "bm25"}:
-            named = self._pool(question, "bm25", None, names)[2]
-        rankings = []
-        for scores in (named, fused, lexical, dense):
-            best: dict[str, float] = {}
-            for (doc_id, _), score in scores.items():
-                best[doc_id] = max(best.get(doc_id, -1e9), score)
-            rankings.append(sorted(best, key=lambda d, b=best: (-b[d], d)))
+            named = self._pool(question, "bm25", None, names)
+        group = {**pool.group, **named.group}
+        rankings: list[list[tuple[str, int]]] = []
+        for scores in (named.lexical, pool.fused, pool.lexical, pool.dense):
+            best: dict[str, tuple[float, int]] = {}
+            for key, score in scores.items():
+                if key[0] not in best or score > best[key[0]][0]:
+                    best[key[0]] = (score, group[key])
+            order = sorted(best, key=lambda d, b=best: (-b[d][0], d))
+            rankings.append([(d, best[d][1]) for d in order])
         out: dict[str, None] = {}
-        for rank in range(max(map(len, rankings), default=0)):
-            for ranking in rankings:
-                if rank < len(ranking) and len(out) < limit:
-                    out.setdefault(ranking[rank])
+        taken: set[int] = set()
+        for first_round in (True, False):
+            for rank in range(max(map(len, rankings), default=0)):
+                for ranking in rankings:
+                    if rank >= len(ranking) or len(out) >= limit:
+                        continue
+                    doc_id, g = ranking[rank]
+                    if doc_id in out or (first_round and g in taken):
+                        continue
+                    out[doc_id] = None
+                    taken.add(g)
         return list(out)
 
     def search(
@@ -628,7 +740,8 @@ class CorpusIndex:
     ) -> list[Hit]:
         """Top-k passages of the whole corpus by RRF of Chroma's nearest neighbours and
         BM25's best passages; each hit's passage knows its ``document_id``."""
-        fused, dense, lexical, dr, br = self._pool(question, mode, vector, terms)
+        pool = self._pool(question, mode, vector, terms)
+        fused = pool.fused
         order = sorted(fused, key=lambda key: (-fused[key], key))
         hits: list[Hit] = []
         for key in order:
@@ -642,10 +755,10 @@ class CorpusIndex:
                 Hit(
                     passage,
                     fused[key],
-                    dense.get(key, 0.0),
-                    lexical.get(key, 0.0),
-                    dr.get(key),
-                    br.get(key),
+                    pool.dense.get(key, 0.0),
+                    pool.lexical.get(key, 0.0),
+                    pool.dense_ranks.get(key),
+                    pool.bm25_ranks.get(key),
                 )
             )
         return hits

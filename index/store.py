@@ -64,6 +64,12 @@ def passage_view(p: Passage) -> str:
     return f"{label}: {body}" if label else body
 
 
+def passage_key(p: Passage) -> str:
+    """The key of a passage's text: passages that read the same (case and spacing aside),
+    such as boilerplate repeated across a corpus, share it."""
+    return content_id(" ".join(passage_view(p).casefold().split()), length=16)
+
+
 def document_vocabulary(passages: list[Passage]) -> list[str]:
     """Distinct content words of the document: the targets of synonym matching."""
     seen: dict[str, None] = {}

@@ -458,3 +458,81 @@ def test_llm_quotes_are_located_in_their_own_documents(
     assert "According to “Harbour Report”: " in result.text
     assert any("could not be found in any of the documents" in n for n in result.notices)
     assert [c.supported for c in result.claims] == [True, True, False]
+
+
+# -- text shared by many documents -----------------------------------------------------------
+
+BOILERPLATE = "Officials did not respond to requests for comment."
+
+
+def _boilerplate_corpus(folder: Path, copies: int) -> Path:
+    """``copies`` short reports that all end with the same sentence, and one report whose
+    answer shares no word with the question below."""
+    for i in range(copies):
+        _write(
+            folder / f"report-{i:03d}.txt",
+            f"Report {i}\n\nThe market in district {i} opened at dawn on Tuesday. {BOILERPLATE}\n",
+        )
+    return _write(
+        folder / "spokesman.txt",
+        "Ministry Briefing\n\nThe spokesman declined to answer journalists' questions.\n",
+    )
+
+
+def test_a_sentence_many_documents_share_does_not_fill_the_pool(
+    tmp_path: Path, bot: Assistant
+) -> None:
+    """130 copies of one sentence are the question's nearest passages and its only BM25
+    matches: searched copy by copy they would fill the whole pool (100), and the report
+    that answers in other words would never be a candidate."""
+    docs = tmp_path / "docs"
+    _boilerplate_corpus(docs, 130)
+    b = Assistant(documents=docs, backend="extractive", cache_dir=tmp_path / "c")
+    index = b.index
+    assert index.passages > corpus_store.POOL + 130
+    # one vector per distinct text: the shared sentence is stored once there
+    assert index._distinct.count() == len(index._group_keys) == index.passages - 129
+    spokesman = next(d["id"] for d in b.documents if d["title"] == "Ministry Briefing")
+    question = "Did officials respond to requests for comment?"
+    retrieval = b.retriever.retrieve(question)
+    candidates = [own.hits[0].passage.document_id for own in retrieval.per_document]
+    assert spokesman in candidates
+    assert len(candidates) == 8  # and the shared sentence still brings its documents
+    shared = [own.hits[0].passage.text for own in retrieval.per_document]
+    assert shared.count(BOILERPLATE) >= 2
+
+
+def test_shared_texts_follow_additions_and_removals(tmp_path: Path, bot: Assistant) -> None:
+    docs = tmp_path / "docs"
+    _boilerplate_corpus(docs, 3)
+    b = Assistant(documents=docs, backend="extractive", cache_dir=tmp_path / "c")
+    index = b.index
+
+    def stored() -> set[str]:
+        return set(index._distinct.get(include=[])["ids"])
+
+    def live() -> set[str]:
+        return {k.decode() for k in index._group_keys}
+
+    assert stored() == live() and len(live()) == index.passages - 2
+    # one sharer goes: the shared sentence stays; its own sentences go
+    (docs / "report-000.txt").unlink()
+    b.sync()
+    assert stored() == live() and len(live()) == index.passages - 1
+    # every sharer goes: the shared sentence goes too
+    for i in (1, 2):
+        (docs / f"report-{i:03d}.txt").unlink()
+    b.sync()
+    assert stored() == live() and len(live()) == index.passages == 2
+    hits = index.search(BOILERPLATE, k=5)
+    assert hits and all(h.passage.text != BOILERPLATE for h in hits)
+
+
+def test_shared_texts_wiped_behind_our_back_are_rebuilt(
+    corpus_bot: Assistant, folder: Path, tmp_path: Path
+) -> None:
+    index = corpus_bot.index
+    index._distinct.delete(ids=[k.decode() for k in index._group_keys[:3]])
+    again = CorpusIndex.open(Corpus(folder), corpus_bot.embedder, cache_dir=tmp_path / "cache")
+    assert again.last_sync.rebuilt_store and again.last_sync.added == 4
+    assert again._distinct.count() == len(again._group_keys)
