@@ -479,8 +479,11 @@ def table(results: list[dict], embeds: list[dict], machine: dict) -> str:
         f"{results[0]['timed_questions'] if results else 0} timed questions.",
     ]
     sizes = sorted({r["size"] for r in results})
-    first = next((r for r in results if r["size"] == sizes[0]), None)
-    last = next((r for r in results if r["size"] == sizes[-1] and r["mode"] == first["mode"]), None)
+    first = next((r for r in results if r["size"] == sizes[0]), None) if sizes else None
+    last = next(
+        (r for r in results if first and r["size"] == sizes[-1] and r["mode"] == first["mode"]),
+        None,
+    )
     if len(sizes) > 1 and first and last:
         was, now = first["recall_by_question"], last["recall_by_question"]
         lost = sorted(q for q in now if now[q] < was.get(q, 0.0))
