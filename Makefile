@@ -11,7 +11,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint format index eval bench bench-corpus load-test clean
+.PHONY: install run test test-fast lint format index eval bench bench-corpus load-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
+
+# The edit loop: tests that need no model and no server (hashed word vectors, a fake
+# answerer), in well under 30 seconds.  `make test` still runs everything.
+test-fast: install
+	ASSISTANT_TEST_TIER=fast $(PY) -m pytest -q -m "fast and not model" -p no:randomly
 
 lint: install
 	$(PY) -m ruff check .

@@ -5,21 +5,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
+from index.settings import Settings
 
 if TYPE_CHECKING:
+    from assistant.answerers import Answerer
     from assistant.core import Assistant
-    from assistant.types import Answer, Claim, Quote
+    from assistant.types import Answer, Claim, Draft, DraftClaim, Quote
 
-__all__ = ["Answer", "Assistant", "AssistantError", "Claim", "Quote"]
+__all__ = [
+    "Answer",
+    "Answerer",
+    "Assistant",
+    "AssistantError",
+    "Claim",
+    "Draft",
+    "DraftClaim",
+    "Quote",
+    "Settings",
+]
 
 
 def __getattr__(name: str):
-    # Lazy, so ``index`` modules can import ``assistant.errors`` without a circular import.
+    # Lazy: ``import assistant`` stays cheap (no model, no Chroma) until something is used.
     if name == "Assistant":
         from assistant.core import Assistant
 
         return Assistant
-    if name in {"Answer", "Claim", "Quote"}:
+    if name == "Answerer":
+        from assistant.answerers import Answerer
+
+        return Answerer
+    if name in {"Answer", "Claim", "Draft", "DraftClaim", "Quote"}:
         from assistant import types
 
         return getattr(types, name)

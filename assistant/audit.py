@@ -11,23 +11,15 @@ words are kept either way, so answers can say both.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from index.document import Document, Sentence
+from index.lexicon import HEDGES
 
 STATUSES = ("cited", "uncited", "hedged", "quoted")
 
-_HEDGES = re.compile(
-    r"\b(?:there are (?:some )?(?:reports|estimates|claims|suggestions|indications)"
-    r"|some (?:reports?|estimates?|claims?|sources?|observers|analysts|commentators)"
-    r"|(?:with )?some placing|plausible claims?"
-    r"|(?:it is|it's) (?:said|claimed|alleged|reported|rumou?red)"
-    r"|reportedly|allegedly|purportedly|supposedly|rumou?rs?|unconfirmed|unverified"
-    r"|(?:is|are|was|were) (?:said|believed|thought|rumou?red) to"
-    r"|appeared to|seems? to|may have|might have|could have|possibly|perhaps"
-    r"|according to (?:some|unnamed|anonymous)|some say|many believe)\b",
-    re.IGNORECASE,
-)
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 
 
@@ -57,7 +49,7 @@ class SentenceEvidence:
 
 def classify(sentence: Sentence) -> SentenceEvidence:
     text = sentence.text
-    hedges = tuple(dict.fromkeys(m.group(0) for m in _HEDGES.finditer(text)))
+    hedges = tuple(dict.fromkeys(m.group(0) for m in HEDGES.finditer(text)))
     quoted_chars = sum(len(m.group(0)) for m in _QUOTED.finditer(text))
     share = quoted_chars / max(1, len(text))
     if share >= 0.5 and len(text) > 40 and sentence.section in {"body", "comment", "caption"}:
@@ -74,3 +66,24 @@ def classify(sentence: Sentence) -> SentenceEvidence:
 def audit(document: Document) -> list[SentenceEvidence]:
     """Evidence status for every sentence of the document, in document order."""
     return [classify(s) for s in document.sentences]
+
+
+_cache: OrderedDict[str, dict[str, SentenceEvidence]] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 512
+
+
+def evidence_of(document: Document) -> dict[str, SentenceEvidence]:
+    """The audit of a document by sentence id, computed once per document content (the
+    answerer frames quotes with it, the verifier and the page label them with it)."""
+    with _cache_lock:
+        found = _cache.get(document.id)
+        if found is not None:
+            _cache.move_to_end(document.id)
+            return found
+    found = {e.sentence.id: e for e in audit(document)}
+    with _cache_lock:
+        _cache[document.id] = found
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return found

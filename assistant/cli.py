@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -19,13 +18,10 @@ from typing import TYPE_CHECKING
 
 from assistant.audit import STATUSES
 from assistant.errors import AssistantError, DocumentError
+from index.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.core import Assistant
-
-#: A corpus to answer from when neither ``--document`` nor ``--documents`` is given (the
-#: chat page reads it too).
-DOCUMENTS_ENV = "ASSISTANT_DOCUMENTS"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="PATH",
-        help=f"a corpus: a folder (.txt, .md, .html, recursively) or a file; repeat for more "
-        f"(default: ${DOCUMENTS_ENV})",
+        help="a corpus: a folder (.txt, .md, .html, recursively) or a file; repeat for more "
+        "(default: $ASSISTANT_DOCUMENTS)",
     )
     sub = ap.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print the answer's to_dict() as JSON")
-    ask.add_argument("--backend", choices=["extractive", "openai"], default=None)
+    ask.add_argument("--backend", default=None, help="extractive, openai or a plug-in's name")
     ask.add_argument("--model", default=None)
     ask.add_argument("--base-url", default=None)
     idx = sub.add_parser(
@@ -71,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--mcp", action="store_true", help="also serve MCP at /gradio_api/mcp/ (or ASSISTANT_MCP=1)"
     )
-    serve.add_argument("--backend", choices=["extractive", "openai"], default=None)
+    serve.add_argument("--backend", default=None, help="extractive, openai or a plug-in's name")
     return ap
 
 
@@ -91,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
         source = corpus_source(args)
         if args.command == "index":
-            if source is not None:
-                return index_corpus(source, args.rebuild)
-            return index_document(args.document, args.rebuild)
+            return index_documents(args.document, source, args.rebuild)
 
         from assistant.core import Assistant
 
@@ -141,7 +135,7 @@ def corpus_source(args: argparse.Namespace) -> Path | list[str] | None:
     if args.documents:
         # (as text: an error naming several paths then reads as paths, not PosixPath(...))
         return args.documents[0] if len(args.documents) == 1 else list(map(str, args.documents))
-    env = os.environ.get(DOCUMENTS_ENV, "").strip()
+    env = Settings.from_env().page.documents
     if env and args.document is None:
         return Path(env)
     return None
@@ -150,8 +144,6 @@ def corpus_source(args: argparse.Namespace) -> Path | list[str] | None:
 def check_corpus(bot: Assistant) -> None:
     """A corpus's unreadable files, named on stderr (stdout stays the answer); a corpus
     none of whose files could be read is an error, not an answer from nothing."""
-    if bot.corpus is None:
-        return
     report = bot.index.last_sync
     skipped = report.skipped if report else []
     for path, why in skipped:
@@ -184,37 +176,24 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def index_document(document: Path | None, rebuild: bool) -> int:
-    """One document's index (keyed by its content): build it unless it exists."""
+def index_documents(document: Path | None, source: Path | list[str] | None, rebuild: bool) -> int:
+    """Bring the index up to date (only what changed, unless ``rebuild``) and say what
+    changed, file by file, so a user can tell an edit from an addition."""
     from assistant.core import default_document
-    from index.embed import Embedder
-    from index.load import load_document
-    from index.store import HybridIndex
-
-    doc = load_document(document or default_document())
-    t0 = time.perf_counter()
-    ix = HybridIndex.open(doc, Embedder(), progress=True, rebuild=rebuild)
-    print(
-        f"index ready: {len(ix.passages)} passages in {time.perf_counter() - t0:.2f} s at {ix.path}"
-    )
-    return 0
-
-
-def index_corpus(source: Path | list[str], rebuild: bool) -> int:
-    """Bring the corpus's index up to date (only what changed, unless ``rebuild``) and say
-    what changed, file by file, so a user can tell an edit from an addition."""
     from index.corpus import Corpus
-    from index.corpus_store import CorpusIndex
     from index.embed import Embedder
+    from index.store import Index
 
+    settings = Settings.from_env().index
+    corpus = Corpus(source if source is not None else [document or default_document()])
     t0 = time.perf_counter()
-    ix = CorpusIndex.open(Corpus(source), Embedder(), progress=True, rebuild=rebuild)
+    ix = Index.open(corpus, Embedder(settings=settings), settings, progress=True, rebuild=rebuild)
     seconds = time.perf_counter() - t0
     report = ix.last_sync
     assert report is not None
     files = report.files
     print(
-        f"corpus index ready: {plural(report.documents, 'document')}, "
+        f"index ready: {plural(report.documents, 'document')}, "
         f"{plural(report.passages, 'passage')} in "
         f"{seconds:.2f} s at {ix.folder}"
     )
@@ -259,8 +238,8 @@ def audit_table(rows: list[dict], width: int = 80) -> str:
     """
     width = max(width, 60)
     labels = [status_label(r) for r in rows]
-    corpus = any("document_title" in r for r in rows)
-    titles = [" ".join(r.get("document_title", "").split()) for r in rows]
+    corpus = len({r.get("document_id") for r in rows}) > 1
+    titles = [" ".join(r.get("document_title", "").split()) if corpus else "" for r in rows]
     num_w = max(1, len(str(len(rows))))
     sec_w = max([len("section"), *(len(r["section"]) for r in rows)])
     stat_w = min(max([len("status"), *(len(label) for label in labels)]), max(12, width // 4))

@@ -1,4 +1,4 @@
-"""The offline answerer: picks the document's own sentences and frames them, no LLM needed.
+"""The offline answerer: picks the documents' own sentences and frames them, no LLM needed.
 
 Questions about footnote N are answered from the document's structure.  Otherwise it
 abstains when the question names something (or a year) the document never mentions, asks
@@ -8,35 +8,30 @@ wording or meaning (thresholds calibrated on tests/data/questions_train.jsonl). 
 quotes the best passage plus close runners-up that add asked-for terms, keeps a quotation
 with the sentence introducing it and a sentence with the one it points back to, and frames
 each quote by where it stands (author, quoted speaker, reader comment, caption...).
+
+Each candidate document is answered from on its own (``DocumentAnswerer``); the best one
+answers, and others join when their best passage is nearly as good, each claim naming the
+document it quotes.  Reasons are codes (``Reason``); ``present`` words them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from assistant.audit import SentenceEvidence
-from assistant.retrieve import Retrieval, numbers_in
-from assistant.types import Draft, DraftClaim
+from assistant.answerers import Answerer, register
+from assistant.audit import SentenceEvidence, evidence_of
+from assistant.retrieve import Retrieval
+from assistant.types import Draft, DraftClaim, Reason
 from index.document import Document, Passage
+from index.lexicon import AMOUNT_WORD, HAS_FIGURE, YEAR_RE, numbers_in
+from index.search import Hit
 from index.sentences import strip_footnote_markers
-from index.store import Hit
+from index.settings import AnsweringSettings, Settings
 from index.text import STOPWORDS, stem, words
-
-#: Decision thresholds, calibrated on tests/data/questions_train.jsonl (a set kept apart
-#: from the evaluation sets); the "unmatched share" rule they replaced hurt there.
-MIN_COVERAGE = 0.1
-MIN_DENSE = 0.35
-DENSE_ALONE = 0.6
-MAX_QUOTES = 3
-RUNNER_UP = 0.75
-RUNNER_UP_MULTI = 0.55
-RUNNER_UP_COVERAGE = 0.15
-TYPED_MIN = 0.6
-#: Over a corpus, another document joins the answer when its best passage scores at least
-#: this share of the best document's best passage.
-OTHER_DOCUMENT = 0.85
 
 # What kind of answer the question asks for, and how to see it in a passage.
 _ASKS_COUNT = re.compile(
@@ -69,16 +64,10 @@ _LEANS_BACK = re.compile(
     re.I,
 )
 _HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.I)
-_YEARS = re.compile(r"\b(?:1[6-9]|20)\d\d\b")
 _ASKS_DATE = re.compile(
     r"^(?:when)\b|\b(?:what|which) (?:year|date|day|month)\b|\bon what date\b|\bsince when\b", re.I
 )
 _ASKS_DURATION = re.compile(r"\b(?:for )?how long\b|\bwhat (?:period|duration)\b", re.I)
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundreds?|thousands?|millions?|billions?|dozens?|several|half"
-)
-_HAS_FIGURE = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 
 
 class _HasCount:
@@ -86,7 +75,7 @@ class _HasCount:
 
     @staticmethod
     def search(text: str) -> bool:
-        return bool(_HAS_FIGURE.search(text) or _ENUMERATION.search(text))
+        return bool(HAS_FIGURE.search(text) or _ENUMERATION.search(text))
 
 
 _HAS_COUNT = _HasCount()
@@ -96,7 +85,7 @@ _HAS_DATE = re.compile(
     r"|\b(?:spring|summer|autumn|winter)\b"
 )
 _HAS_DURATION = re.compile(
-    rf"(?:\d+|\b(?:{_NUMBER_WORDS}))[\s-]*(?:second|minute|hour|day|week|month|year|decade)s?\b"
+    rf"(?:\d+|\b(?:{AMOUNT_WORD.pattern}))[\s-]*(?:second|minute|hour|day|week|month|year|decade)s?\b"
     r"|\bsince\b",
     re.I,
 )
@@ -144,14 +133,20 @@ class Scored:
     score: float
 
 
-class ExtractiveAnswerer:
-    """Composes answers from verbatim sentences; deterministic and fast."""
+class DocumentAnswerer:
+    """Composes one document's answer from its verbatim sentences; deterministic and fast."""
 
     name = "extractive"
 
-    def __init__(self, document: Document, evidence: dict[str, SentenceEvidence]) -> None:
+    def __init__(
+        self,
+        document: Document,
+        evidence: dict[str, SentenceEvidence],
+        settings: AnsweringSettings | None = None,
+    ) -> None:
         self.document = document
         self.evidence = evidence
+        self.settings = settings or AnsweringSettings()
 
     def score(self, retrieval: Retrieval) -> list[Scored]:
         question = retrieval.question
@@ -174,19 +169,19 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda x: -x.score)
         return scored
 
-    def answerable(self, retrieval: Retrieval, best: Scored) -> tuple[bool, str]:
+    def answerable(self, retrieval: Retrieval, best: Scored) -> Reason | None:
         """Abstain on a name the document lacks, or when no passage is close in either
-        wording or meaning."""
+        wording or meaning; None when it may answer."""
         missing = retrieval.missing_entities
         only_years = all(t.kind == "number" for t in missing)
         if missing and not (only_years and self._dated_match(retrieval, best)):
-            names = ", ".join(t.word for t in missing)
-            return False, f"The document never mentions {names}."
+            return Reason("names_missing", tuple(t.word for t in missing))
         if not retrieval.terms:
-            return best.hit.dense >= DENSE_ALONE, "The question has no content the document covers."
-        if best.coverage < MIN_COVERAGE and best.hit.dense < MIN_DENSE:
-            return False, "No passage of the document answers this."
-        return True, ""
+            return None if best.hit.dense >= self.settings.dense_alone else Reason("no_content")
+        s = self.settings
+        if best.coverage < s.min_coverage and best.hit.dense < s.min_dense:
+            return Reason("no_passage")
+        return None
 
     def draft(self, retrieval: Retrieval, premise_check: bool = True) -> Draft:
         """``premise_check``: name asked-for figures and names the quotes lack.  Off for a
@@ -197,23 +192,25 @@ class ExtractiveAnswerer:
             return footnote_draft
         scored = self.score(retrieval)
         if not scored:
-            return Draft("not_in_document", [], self.name, lead="The document is empty.")
+            return Draft("not_in_document", [], self.name, reason=Reason("empty"))
         scored, why = self._typed(retrieval, scored)
         if not scored:
-            return Draft("not_in_document", [], self.name, lead=why)
+            return Draft("not_in_document", [], self.name, reason=why)
         best = scored[0]
-        ok, why = self.answerable(retrieval, best)
-        if ok:
-            ok, why = self._relation_met(retrieval, scored)
-        if not ok:
-            return Draft("not_in_document", [], self.name, lead=why)
+        why = self.answerable(retrieval, best) or self._relation_unmet(retrieval, scored)
+        if why is not None:
+            return Draft("not_in_document", [], self.name, reason=why)
         chosen = self._select(retrieval, scored)
         chosen = self._with_speaker(chosen)
-        claims = [DraftClaim(self._frame(p), [p.text]) for p in chosen]
-        lead = self._premise_note(retrieval, chosen) if premise_check else ""
-        return Draft("answered", claims, self.name, lead=lead)
+        claims = [
+            DraftClaim(self._frame(p), [p.text], document_id=self.document.id) for p in chosen
+        ]
+        note = self._premise_note(retrieval, chosen) if premise_check else None
+        return Draft("answered", claims, self.name, reason=note)
 
-    def _typed(self, retrieval: Retrieval, scored: list[Scored]) -> tuple[list[Scored], str]:
+    def _typed(
+        self, retrieval: Retrieval, scored: list[Scored]
+    ) -> tuple[list[Scored], Reason | None]:
         """A question asking for a figure, a date or a duration needs a passage that has one
         (for "how many X", a figure that counts X); when the close passages have none, the
         document does not give it."""
@@ -231,31 +228,31 @@ class ExtractiveAnswerer:
                 ]
                 if what == "figure" and counted:
                     typed = [s for s in typed if self._counts(s.hit.passage, counted)]
-                typed = [s for s in typed if s.score >= TYPED_MIN * top]
+                typed = [s for s in typed if s.score >= self.settings.typed_min * top]
                 if not typed:
-                    return [], f"The passages that match your question give no {what} for it."
-                return typed, ""
-        return scored, ""
+                    return [], Reason("no_typed", (what,))
+                return typed, None
+        return scored, None
 
     @staticmethod
     def _dated_match(retrieval: Retrieval, best: Scored) -> bool:
         """A wrong year in a question the document otherwise answers, with a year of its own
         ("Why did X start in 2005?" when it says 1995), is a premise to correct."""
-        return best.coverage >= 0.5 and bool(_YEARS.search(best.hit.passage.text))
+        return best.coverage >= 0.5 and bool(YEAR_RE.search(best.hit.passage.text))
 
-    def _relation_met(self, retrieval: Retrieval, scored: list[Scored]) -> tuple[bool, str]:
+    def _relation_unmet(self, retrieval: Retrieval, scored: list[Scored]) -> Reason | None:
         """For "what is the X of Y", some close passage must speak of X and Y together."""
         m = _RELATION.search(retrieval.question)
         if not m:
-            return True, ""
+            return None
         relation, owner = stem(m.group(1)), [stem(w) for w in words(m.group(2)) if w != "the"]
         wanted = [t for t in retrieval.terms if t.stem == relation or t.stem in owner]
         if len(wanted) < 2:
-            return True, ""
+            return None
         for s in scored[:5]:
             if all(retrieval.covers(t, s.hit.passage) for t in wanted):
-                return True, ""
-        return False, f"The document never gives the {m.group(1)} of {m.group(2)}."
+                return None
+        return Reason("relation_missing", (m.group(1), m.group(2)))
 
     @staticmethod
     def _counted(retrieval: Retrieval) -> set[str]:
@@ -275,8 +272,8 @@ class ExtractiveAnswerer:
         text = strip_footnote_markers(passage.text)
         if _ENUMERATION.search(text) and counted & _COLLECTIVES:
             return True  # "how many countries…" is answered by a list of countries
-        tokens = words(_YEARS.sub(" ", text))
-        numbers = [i for i, w in enumerate(tokens) if w[0].isdigit() or _HAS_FIGURE.fullmatch(w)]
+        tokens = words(YEAR_RE.sub(" ", text))
+        numbers = [i for i, w in enumerate(tokens) if w[0].isdigit() or AMOUNT_WORD.fullmatch(w)]
         nouns = [i for i, w in enumerate(tokens) if stem(w) in counted]
         return any(abs(i - j) <= 6 for i in numbers for j in nouns)
 
@@ -287,23 +284,19 @@ class ExtractiveAnswerer:
         if not numbers:
             return None
         cited = [s for s in self.document.sentences if set(s.footnotes) & numbers]
-        listed = ", ".join(str(n) for n in sorted(numbers))
+        listed = tuple(str(n) for n in sorted(numbers))
         if not cited:
-            return Draft(
-                "not_in_document", [], self.name, lead=f"The document has no footnote {listed}."
-            )
-        lead = ""
+            return Draft("not_in_document", [], self.name, reason=Reason("no_footnote", listed))
+        reason = None
         if _ASKS_SOURCE_CONTENT.search(question):
             missing = [n for n in sorted(numbers) if self.document.footnote(n).text is None]
             if missing:
-                names = ", ".join(str(n) for n in missing)
-                lead = (
-                    f"The document cites footnote {names} but does not include the source text, "
-                    "so it cannot say what that source says or who wrote it. This is the "
-                    "sentence that cites it."
-                )
-        claims = [DraftClaim(self._frame(p), [p.text]) for p in cited[:MAX_QUOTES]]
-        return Draft("answered", claims, self.name, lead=lead)
+                reason = Reason("footnote_source_missing", tuple(str(n) for n in missing))
+        claims = [
+            DraftClaim(self._frame(p), [p.text], document_id=self.document.id)
+            for p in cited[: self.settings.max_quotes]
+        ]
+        return Draft("answered", claims, self.name, reason=reason)
 
     def _select(self, retrieval: Retrieval, scored: list[Scored]) -> list[Passage]:
         """The best passage, plus runners-up that cover asked-for terms it lacks; a question
@@ -312,12 +305,13 @@ class ExtractiveAnswerer:
         chosen = [best.hit.passage]
         covered = self._covered(retrieval, best.hit.passage)
         several = len(_MULTI_PART.findall(retrieval.question)) > 0
-        floor = (RUNNER_UP_MULTI if several else RUNNER_UP) * best.score
+        s = self.settings
+        floor = (s.runner_up_multi if several else s.runner_up) * best.score
         for cand in scored[1:]:
-            if len(chosen) >= MAX_QUOTES or cand.score < floor:
+            if len(chosen) >= s.max_quotes or cand.score < floor:
                 break
             new = self._covered(retrieval, cand.hit.passage) - covered
-            if new and cand.coverage >= RUNNER_UP_COVERAGE:
+            if new and cand.coverage >= s.runner_up_coverage:
                 chosen.append(cand.hit.passage)
                 covered |= new
         return sorted(chosen, key=lambda p: p.start)
@@ -357,7 +351,7 @@ class ExtractiveAnswerer:
             prefix = "The author writes"
         return f"{prefix}: “{p.text}”"
 
-    def _premise_note(self, retrieval: Retrieval, chosen: list[Passage]) -> str:
+    def _premise_note(self, retrieval: Retrieval, chosen: list[Passage]) -> Reason | None:
         """Name asked-for numbers and names the quoted passages do not contain."""
         text = " ".join(p.text for p in chosen)
         nums = numbers_in(text)
@@ -372,75 +366,75 @@ class ExtractiveAnswerer:
             and t.word.lower() not in low
             and re.sub(r"[^a-z]", "", t.word.lower()) not in re.sub(r"[^a-z]", "", low)
         ]
-        if not lacking:
-            return ""
-        return (
-            "Note: the passages that best match your question do not say "
-            + ", ".join(f"“{w}”" for w in lacking)
-            + "; here is what the document does say."
-        )
+        return Reason("premise", tuple(lacking)) if lacking else None
 
 
-class CorpusAnswerer:
-    """The offline answerer over a corpus: each document in play is answered from on its
-    own, exactly as a single document; the best one answers, and others join when their
-    best passage is nearly as good, each claim naming the document it quotes."""
+@register("extractive")
+class ExtractiveAnswerer(Answerer):
+    """The offline answerer: each candidate document is answered from on its own; the best
+    one answers, and others join when their best passage is nearly as good, each claim
+    naming the document it quotes."""
 
     name = "extractive"
+    label = "offline (extractive, no language model)"
 
-    def __init__(self, answerer_for: Callable[[str], ExtractiveAnswerer]) -> None:
-        self.answerer_for = answerer_for
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = (settings or Settings()).answering
+        self._documents: OrderedDict[str, DocumentAnswerer] = OrderedDict()
+        self._cache_size = (settings or Settings()).index.document_cache
+        self._lock = threading.Lock()
 
-    def draft(
-        self,
-        retrievals: list[Retrieval],
-        premise_check: bool = True,
-        corpus: Retrieval | None = None,
-    ) -> Draft:
-        """``retrievals``: each document's own, best first; ``corpus``: the corpus-wide one
-        (its analysis knows which names no document mentions)."""
-        # names no document mentions (a year is a premise each document may correct)
-        missing = [t for t in corpus.missing_entities if t.kind == "entity"] if corpus else []
-        if missing:
-            names = ", ".join(t.word for t in missing)
-            return Draft(
-                "not_in_document", [], self.name, lead=f"None of the documents mentions {names}."
-            )
-        candidates: list[tuple[str, Draft, float]] = []
-        for retrieval in retrievals:
-            if not retrieval.hits:
-                continue
-            doc_id = retrieval.hits[0].passage.document_id
-            answerer = self.answerer_for(doc_id)
-            draft = answerer.draft(retrieval, premise_check=premise_check)
-            top = answerer.score(retrieval)[0].score
-            candidates.append((doc_id, draft, top))
-        answered = [c for c in candidates if c[1].status == "answered"]
-        if not answered:
-            leads = {draft.lead for _, draft, _ in candidates}
-            if len(leads) == 1:  # every document gives the same reason: say it of them
-                lead = _plural(leads.pop())
+    def answer(
+        self, question: str, retrieval: Retrieval, history: Sequence[dict] = ()
+    ) -> Iterator[str | Draft]:
+        yield self.draft(retrieval)
+
+    def for_document(self, document: Document) -> DocumentAnswerer:
+        """The answerer of one document (kept for the documents recently asked about)."""
+        with self._lock:
+            found = self._documents.get(document.id)
+            if found is None:
+                found = DocumentAnswerer(document, evidence_of(document), self.settings)
+                self._documents[document.id] = found
+                while len(self._documents) > self._cache_size:
+                    self._documents.popitem(last=False)
             else:
-                lead = "No passage of the documents closest to it answers this."
-            lead = lead if candidates else "The documents are empty."
-            return Draft("not_in_document", [], self.name, lead=lead)
-        best = max(score for _, _, score in answered)
-        chosen = sorted((c for c in answered if c[2] >= OTHER_DOCUMENT * best), key=lambda c: -c[2])
-        claims = [
-            DraftClaim(claim.text, claim.quotes, document_id=doc_id)
-            for doc_id, draft, _ in chosen
-            for claim in draft.claims
-        ]
-        return Draft("answered", claims, self.name, lead=chosen[0][1].lead)
+                self._documents.move_to_end(document.id)
+            return found
 
-
-def _plural(lead: str) -> str:
-    """A single document's reason to abstain, said of the documents that were considered
-    (the closest ones, not every document of the corpus)."""
-    closest = "The documents closest to the question"
-    return (
-        lead.replace("The document never mentions", f"{closest} never mention")
-        .replace("The document never gives", f"{closest} never give")
-        .replace("No passage of the document", "No passage of the documents closest to it")
-        .replace("The document has no", f"{closest} have no")
-    )
+    def draft(self, retrieval: Retrieval) -> Draft:
+        """``retrieval.per_document``: each candidate document's own retrieval, best first."""
+        premise_check = not retrieval.instructions
+        # Over several documents, a name none of them mentions is said once, of them all
+        # (with one document, its own check below says it, spelling variants included).
+        missing = [t for t in retrieval.missing_entities if t.kind == "entity"]
+        if missing and retrieval.documents > 1:
+            names = tuple(t.word for t in missing)
+            return Draft(
+                "not_in_document", [], self.name, reason=Reason("names_missing", names, "all")
+            )
+        candidates: list[tuple[Draft, float]] = []
+        for own in retrieval.per_document[: self.settings.max_documents]:
+            if not own.hits or own.document is None:
+                continue
+            answerer = self.for_document(own.document)
+            draft = answerer.draft(own, premise_check=premise_check)
+            top = answerer.score(own)[0].score
+            candidates.append((draft, top))
+        answered = [c for c in candidates if c[0].status == "answered"]
+        if not answered:
+            reasons = {draft.reason for draft, _ in candidates}
+            if not candidates:
+                reason = Reason("empty")
+            elif len(reasons) == 1:  # every document gives the same reason: say it of them
+                reason = reasons.pop() or Reason("no_passage")
+                if retrieval.documents > 1:
+                    reason = reason.within("closest")
+            else:
+                reason = Reason("no_passage", scope="closest")
+            return Draft("not_in_document", [], self.name, reason=reason)
+        best = max(score for _, score in answered)
+        floor = self.settings.other_document * best
+        chosen = sorted((c for c in answered if c[1] >= floor), key=lambda c: -c[1])
+        claims = [claim for draft, _ in chosen for claim in draft.claims]
+        return Draft("answered", claims, self.name, reason=chosen[0][0].reason)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, NotRequired
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -59,21 +60,23 @@ EVIDENCE_CACHE = 32
 
 
 def document_title(bot: Assistant, document_id: str | None = None) -> str:
-    """The document's own title, or its file name when it has none; over a corpus, the
-    title of the document ``document_id`` (a corpus has no single title)."""
-    if bot.document is not None and document_id in (None, bot.document.id):
-        return bot.document.title or bot.document_path.name
+    """A document's own title, or its file name when it has none: the document
+    ``document_id``, or the only one (several documents have no single title)."""
+    rows = {d["id"]: d for d in bot.documents}
     if document_id is None:
-        raise DocumentError("a corpus has no single title; name one of its documents")
-    return bot.index.title(document_id)
+        if len(rows) != 1:
+            raise DocumentError("a corpus has no single title; name one of its documents")
+        document_id = next(iter(rows))
+    row = rows.get(document_id)
+    if row is None:
+        return bot.index.title(document_id)
+    return row["title"] or Path(row["path"]).name
 
 
 def documents_phrase(bot: Assistant, limit: int = TOOL_TITLES) -> str:
     """What a tool answers from, for its description: 'the document “A”', or for a corpus
     'the N documents: “A”, “B”, …' with long lists cut to ``limit`` titles and a count."""
-    if bot.document is not None:
-        return f"the document “{_short(document_title(bot))}”"
-    titles = [f"“{_short(d['title'])}”" for d in bot.documents]
+    titles = [f"“{_short(d['title'] or Path(d['path']).name)}”" for d in bot.documents]
     if len(titles) == 1:
         return f"the document {titles[0]}"
     shown = ", ".join(titles[:limit])
@@ -112,7 +115,7 @@ class DocumentRetriever(BaseRetriever):
         docs = []
         for hit in hits:
             p = hit.passage
-            doc_id = p.document_id or self.bot.document.id
+            doc_id = p.document_id
             title, source = sources.get(doc_id) or (document_title(self.bot, doc_id), "")
             verdict = self._evidence_of(doc_id).get(p.id, {})
             metadata = {
@@ -134,19 +137,16 @@ class DocumentRetriever(BaseRetriever):
 
     def _sources(self) -> dict[str, tuple[str, str]]:
         """Title and file of each document, by id (looked up per query: a corpus may sync)."""
-        if self.bot.document is not None:
-            return {self.bot.document.id: (document_title(self.bot), str(self.bot.document_path))}
-        return {d["id"]: (d["title"], d["path"]) for d in self.bot.documents}
+        return {
+            d["id"]: (d["title"] or Path(d["path"]).name, d["path"]) for d in self.bot.documents
+        }
 
     def _evidence_of(self, document_id: str) -> dict[str, dict]:
         """The audit verdict per passage id of one document.  Kept per document id, which
         hashes the document's text, so an edited document is audited afresh."""
         found = self._evidence.get(document_id)
         if found is None:
-            if self.bot.document is not None and document_id == self.bot.document.id:
-                rows = self.bot.audit()
-            else:
-                rows = [e.to_dict() for e in audit(self.bot.index.document(document_id))]
+            rows = [e.to_dict() for e in audit(self.bot.index.document(document_id))]
             found = self._evidence[document_id] = {row["id"]: row for row in rows}
             while len(self._evidence) > EVIDENCE_CACHE:
                 self._evidence.popitem(last=False)
@@ -208,7 +208,7 @@ class AskDocument(BaseModel):
 
 def _tool_description(bot: Assistant) -> str:
     """One document's description as always; a corpus's names its documents instead."""
-    if bot.document is not None:
+    if len(bot.documents) == 1:
         return TOOL_DESCRIPTION.format(title=document_title(bot))
     return TOOL_DESCRIPTION_CORPUS.format(documents=documents_phrase(bot))
 

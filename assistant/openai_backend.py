@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 
-from assistant.errors import BackendError, PromptError
+from assistant.answerers import Answerer, register
 from assistant.types import Draft, DraftClaim, Usage
 from index.document import Passage
+from index.errors import BackendError, PromptError
+from index.settings import OpenAISettings, Settings
 from prompts import render
+
+if TYPE_CHECKING:
+    from assistant.retrieve import Retrieval
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gpt-4o-mini"
-MODEL_ENV = "ASSISTANT_OPENAI_MODEL"
 STATUSES = ("answered", "not_in_document")
 
 #: The only shape the model may answer in (OpenAI structured outputs, strict mode).
@@ -71,13 +73,6 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
 }
 
-#: How much earlier conversation goes into a prompt: it only resolves references.
-HISTORY_TURNS = 6
-HISTORY_CHARS = 600
-#: A title longer than this is shortened in the prompt: it only tells the model which
-#: document is which; the answer text names documents from the index, not from the model.
-TITLE_CHARS = 200
-
 # Our prompt delimiters; data that contains them is defanged so it cannot close a block.
 _DELIMITER = re.compile(
     r"<(/?)(passages|passage|question|conversation|latest_message)\b", re.IGNORECASE
@@ -108,10 +103,14 @@ def _defang(text: str) -> str:
     return _DELIMITER.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
 
 
-def _turns(history: Sequence[dict] | None, limit: int = HISTORY_CHARS) -> list[dict[str, str]]:
+def _turns(
+    history: Sequence[dict] | None,
+    limit: int = OpenAISettings.history_chars,
+    keep: int = OpenAISettings.history_turns,
+) -> list[dict[str, str]]:
     """The last few user/assistant turns, shortened: context for references, not a source."""
     turns: list[dict[str, str]] = []
-    for turn in list(history or [])[-HISTORY_TURNS:]:
+    for turn in list(history or [])[-keep:]:
         if not isinstance(turn, dict):
             continue
         role, content = turn.get("role"), turn.get("content")
@@ -130,15 +129,17 @@ def _is_corpus(passages: Sequence[Passage], titles: Mapping[str, str] | None) ->
     return titles is not None or len({p.document_id for p in passages}) > 1
 
 
-def _title(text: str) -> str:
+def _title(text: str, limit: int = OpenAISettings.title_chars) -> str:
     """A document title fit for a passage attribute: one line, no double quotes (they
     would end the attribute), our delimiters defanged, and not endless."""
     text = _defang(" ".join(text.split())).replace('"', "'")
-    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _passage_vars(
-    passages: Sequence[Passage], titles: Mapping[str, str] | None = None
+    passages: Sequence[Passage],
+    titles: Mapping[str, str] | None = None,
+    title_chars: int = OpenAISettings.title_chars,
 ) -> list[dict[str, object]]:
     """The template's view of each passage.  Over a corpus each one names its document
     (title and id), so the model can say which document says what; one document's
@@ -148,7 +149,9 @@ def _passage_vars(
         {
             "id": p.id,
             "document_id": p.document_id if corpus else "",
-            "document": _title((titles or {}).get(p.document_id, "")) if corpus else "",
+            "document": _title((titles or {}).get(p.document_id, ""), title_chars)
+            if corpus
+            else "",
             "section": p.section,
             "footnotes": ", ".join(str(n) for n in p.footnotes),
             "reader": p.section == "comment",
@@ -309,30 +312,37 @@ def _decode(raw: str) -> str:
         return raw
 
 
-class OpenAIBackend:
+@register("openai")
+class OpenAIBackend(Answerer):
     """Drafts grounded answers with a chat model constrained to ``SCHEMA``.
 
     Retries (429, 5xx, timeouts) use the client's own exponential backoff, bounded by
     ``max_retries``; ``timeout`` bounds each attempt.  Both are small by default so a dead
-    endpoint turns into a visible notice quickly instead of a hung chat.
+    endpoint turns into a visible notice quickly instead of a hung chat.  Settings come
+    from ``settings.openai`` (default: the environment's); keyword arguments override them.
     """
 
     name = "openai"
 
     def __init__(
         self,
+        settings: Settings | None = None,
+        *,
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 2,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         prices: dict[str, tuple[float, float]] | None = None,
     ) -> None:
-        self.model = model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-        self.timeout = timeout
-        self.max_retries = max_retries
+        cfg = (settings or Settings.from_env()).openai
+        self.settings = cfg
+        self.model = model or cfg.model
+        self.timeout = cfg.timeout if timeout is None else timeout
+        self.max_retries = cfg.max_retries if max_retries is None else max_retries
         self.prices = {**PRICES, **(prices or {})}
-        key = api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = base_url or cfg.base_url
+        key = api_key or cfg.api_key
         if not key:
             raise BackendError(
                 "OpenAI backend: no API key; set OPENAI_API_KEY or pass api_key "
@@ -341,7 +351,7 @@ class OpenAIBackend:
         self._secret = key
         try:
             self._client = openai.OpenAI(
-                api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries
+                api_key=key, base_url=base_url, timeout=self.timeout, max_retries=self.max_retries
             )
         except (openai.OpenAIError, ValueError, TypeError) as exc:
             raise BackendError(
@@ -351,6 +361,23 @@ class OpenAIBackend:
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def label(self) -> str:
+        return f"OpenAI-compatible model {self.model}"
+
+    def answer(
+        self, question: str, retrieval: Retrieval, history: Sequence[dict] = ()
+    ) -> Iterator[str | Draft]:
+        """The model's draft from the retrieved passages; over several documents the prompt
+        names each passage's document."""
+        titles = retrieval.titles if retrieval.documents > 1 else None
+        passages = [h.passage for h in retrieval.hits]
+        yield from self.stream_draft(question, passages, list(history), titles=titles)
+
+    def rewrite(self, question: str, history: Sequence[dict]) -> str | None:
+        rewritten, _usage = self.rewrite_question(question, list(history))
+        return rewritten.strip() or None
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -456,13 +483,13 @@ class OpenAIBackend:
             yield tail
         yield parse_draft(self._redact("".join(parts)), usage)
 
-    def rewrite(self, question: str, history: list[dict]) -> tuple[str, Usage]:
+    def rewrite_question(self, question: str, history: list[dict]) -> tuple[str, Usage]:
         """A follow-up plus earlier turns -> a standalone question (no request without history).
 
         Retrieval needs a question that makes sense alone ("and what about Belarus?" does
         not), so the model resolves references; it must not answer or add facts.
         """
-        turns = _turns(history, limit=2 * HISTORY_CHARS)
+        turns = _turns(history, 2 * self.settings.history_chars, self.settings.history_turns)
         if not turns:
             return question, Usage(model=self.model)
         try:
@@ -505,8 +532,8 @@ class OpenAIBackend:
                 "answer_user",
                 corpus=corpus,
                 question=_defang(question),
-                passages=_passage_vars(passages, titles),
-                history=_turns(history),
+                passages=_passage_vars(passages, titles, self.settings.title_chars),
+                history=_turns(history, self.settings.history_chars, self.settings.history_turns),
             )
         except PromptError as exc:
             raise BackendError(f"OpenAI backend: {exc}") from None

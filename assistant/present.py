@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from assistant.audit import SentenceEvidence
-from assistant.types import Answer, Claim, Quote
+from assistant.types import Answer, Claim, Quote, Reason
 from index.document import Document
 
 NOT_IN_DOCUMENT = "The document does not say."
@@ -56,20 +56,111 @@ def evidence_notes(
     return notes
 
 
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names)
+
+
+def reason_text(reason: Reason | None, many: bool = False) -> str:
+    """A reason in words.  ``scope`` says of which documents it holds: the one answered
+    from, the candidate documents of a question over many, or all of them."""
+    if reason is None:
+        return ""
+    n, scope = reason.names, reason.scope
+    closest = "The documents closest to the question"
+    if reason.code == "empty":
+        return "The documents are empty." if many else "The document is empty."
+    if reason.code == "names_missing":
+        if scope == "all":
+            return f"None of the documents mentions {_names(n)}."
+        if scope == "closest":
+            return f"{closest} never mention {_names(n)}."
+        return f"The document never mentions {_names(n)}."
+    if reason.code == "no_content":
+        return "The question has no content the document covers."
+    if reason.code == "no_passage":
+        if scope == "closest":
+            return "No passage of the documents closest to it answers this."
+        return "No passage of the document answers this."
+    if reason.code == "no_typed":
+        return f"The passages that match your question give no {n[0]} for it."
+    if reason.code == "relation_missing":
+        if scope == "closest":
+            return f"{closest} never give the {n[0]} of {n[1]}."
+        return f"The document never gives the {n[0]} of {n[1]}."
+    if reason.code == "no_footnote":
+        if scope == "closest":
+            return f"{closest} have no footnote {_names(n)}."
+        return f"The document has no footnote {_names(n)}."
+    if reason.code == "footnote_source_missing":
+        return (
+            f"The document cites footnote {_names(n)} but does not include the source text, "
+            "so it cannot say what that source says or who wrote it. This is the "
+            "sentence that cites it."
+        )
+    if reason.code == "premise":
+        return (
+            "Note: the passages that best match your question do not say "
+            + ", ".join(f"“{w}”" for w in n)
+            + "; here is what the document does say."
+        )
+    return VERDICTS.get(reason.code, reason.code) + (f": {_names(n)}" if n else "")
+
+
+#: Why a claim is not supported, in words (``Reason`` codes from the verifier).
+VERDICTS = {
+    "no_quote": "no quote from the document backs it",
+    "number_missing": "number not in the evidence",
+    "number_misbound": "number attached to something else in the evidence",
+    "name_missing": "name not in the evidence",
+    "polarity": "polarity differs from the evidence",
+    "beyond_evidence": "goes beyond the evidence",
+    "name_or_word_missing": "name or word not in the evidence",
+    "not_in_evidence": "not in the evidence",
+}
+
+
+def dropped_quotes_notice(dropped: int, backend: str, many: bool = False) -> str:
+    where_from = "any of the documents" if many else "the document"
+    return (
+        f"{dropped} quote{'s' if dropped > 1 else ''} offered by the {backend} "
+        f"backend could not be found in {where_from} and "
+        f"{'were' if dropped > 1 else 'was'} removed."
+    )
+
+
+INSTRUCTIONS_NOTICE = (
+    "Your message contains instructions to change how I answer. I ignore them: "
+    "I only report what the document says, quoted and attributed."
+)
+
+
+def fallback_notice(error: Exception) -> str:
+    return (
+        f"The language model failed ({error}); this answer comes from the offline "
+        "extractive backend instead."
+    )
+
+
+def rewrite_failed_notice(error: Exception) -> str:
+    return f"The follow-up could not be rewritten by the model ({error})."
+
+
 def compose_text(
     status: str,
     claims: list[Claim],
     quotes: list[Quote],
-    document: Document | Mapping[str, Document],
+    documents: Mapping[str, Document],
     evidence: dict[str, SentenceEvidence],
-    lead: str = "",
+    reason: Reason | None = None,
     notices: list[str] | None = None,
     closest: list[Quote] | None = None,
-    attribute: bool = False,
+    many: bool = False,
 ) -> str:
-    """The answer text.  ``document`` is the one document, or (corpus mode) the documents
-    in play by id; ``attribute`` names the document each run of claims comes from
-    ("According to “Title”: …"), so an answer drawing on several says which says what."""
+    """The answer text.  ``documents``: those in play, by id; ``many`` (the index holds
+    several) names the document each run of claims comes from ("According to “Title”:
+    …"), so an answer drawing on several says which says what."""
+    attribute = many
+    lead = reason_text(reason, many)
     parts: list[str] = [f"Note: {n}" for n in notices or []]
     if status == "not_in_document":
         opening = NOT_IN_DOCUMENTS if attribute else NOT_IN_DOCUMENT
@@ -106,7 +197,7 @@ def compose_text(
         notes: list[str] = []
         for i in claim.quotes:
             q = quotes[i]
-            doc = _document_for(q, document)
+            doc = documents[q.document_id]
             ev = _evidence_for(q, doc, evidence)
             for n in evidence_notes(q, doc, ev):
                 if (q.document_id, n) not in said:
@@ -118,12 +209,6 @@ def compose_text(
             "Statements marked [unsupported] are not backed by the quoted text of the document."
         )
     return "\n\n".join(parts)
-
-
-def _document_for(quote: Quote, document: Document | Mapping[str, Document]) -> Document:
-    if isinstance(document, Document):
-        return document
-    return document[quote.document_id]
 
 
 def _evidence_for(

@@ -1,13 +1,13 @@
-"""Retrieve: analyse the question against the document's vocabulary, then search the index.
+"""Retrieve: analyse the question against the documents' vocabulary, then search the index.
 
 Question words the document never uses are mapped onto the document's own words by
 embedding similarity ("hurt" -> "injured"); names and numbers are matched by spelling
 only, since an embedding would happily call "Putin" close to "Russian".
 
-Over a corpus (``CorpusRetriever``), the same analysis runs against corpus-wide counts (a
-``Lexicon``) to find candidate documents among all of them; each candidate is then
-retrieved from on its own (``Retrieval.per_document``), so the answerer sees what it would
-see in a single document.
+Retrieval runs in two steps, whatever the number of documents.  The analysis runs against
+counts across all documents (``TermStats``) to find candidate documents; each candidate is
+then retrieved from on its own by a ``DocumentRetriever`` (``Retrieval.per_document``), so
+the answerer sees what it would see in that document alone.
 """
 
 from __future__ import annotations
@@ -22,38 +22,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from assistant.errors import DocumentError
-from index.corpus import DOCUMENT_CACHE
-from index.document import Passage
-from index.store import Hit, Lexicon, PassageSearch, passage_view
-from index.text import NUMBER as _NUMBER
-from index.text import STOPWORDS, content_terms, fold, number_key, numbers_in, stem, words
+from index.document import Document, Passage
+from index.errors import DocumentError
+from index.lexicon import FRAMING, NUMBER, QUESTION_WORDS, YEAR, number_key, numbers_in
+from index.search import Hit, PassageSearch, TermStats, passage_view
+from index.settings import RetrievalSettings
+from index.text import STOPWORDS, content_terms, fold, stem, words
 
 if TYPE_CHECKING:
-    from index.corpus_store import CorpusIndex
+    from index.store import Index
 
-__all__ = ["_NUMBER", "CorpusRetriever", "Retrieval", "Retriever", "number_key", "numbers_in"]
-
-#: Minimum cosine for a document word to stand in for a question word.
-SYNONYM_MIN = 0.58
-
-QUESTION_WORDS = frozenset(
-    """what how who whom whose why when where which whether is are was were do does did can could
-    should would will has have had tell explain describe give list name many much kind sort type
-    exactly really actually anything something thing things mention mentioned mentions""".split()
-)
-#: Words that frame a question about the document rather than ask for content.
-FRAMING = frozenset(
-    """article author authors document text writer piece essay post blog page story say says
-    said claim claims claimed state states stated assert asserts asserted argue argues argued
-    write writes wrote written call calls called describe describes described suggest suggests
-    view views opinion opinions stance position think thinks believe believes mean means
-    regard regarding concerning happen happened happens talk talks discuss discusses source
-    sources cite cites cited quote quotes quoted accord make makes made portray portrays
-    characterise characterize characterises characterizes refer refers referred footnote
-    footnotes""".split()
-)
-_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
+_YEAR = re.compile(YEAR)
 #: Passages whose terms a corpus retriever keeps in memory before starting afresh.
 _TERM_CACHE = 200_000
 
@@ -82,8 +61,19 @@ class Retrieval:
     stems: dict[str, set[str]]  # passage id -> its stemmed content terms
     question_numbers: set[str]
     vector: np.ndarray | None = None  # the question's embedding, when it was computed
-    #: Over a corpus: each candidate document's own retrieval, best document first.
+    #: Each candidate document's own retrieval, best document first (in a document's own
+    #: retrieval: empty).
     per_document: list[Retrieval] = field(default_factory=list)
+    #: The document a document's own retrieval searched (None across documents).
+    document: Document | None = None
+    #: How many documents the index holds: answers name their documents when it is more
+    #: than one.
+    documents: int = 1
+    #: Titles of the documents the hits come from, by id.
+    titles: dict[str, str] = field(default_factory=dict)
+    #: The question carried instructions to the assistant (stripped before searching):
+    #: its premises are then an attacker's, not beliefs to correct.
+    instructions: bool = False
 
     def covers(self, term: Term, passage: Passage, min_similarity: float = 0.6) -> bool:
         """Does this passage contain the term, or a close synonym of it?"""
@@ -107,18 +97,22 @@ class Retrieval:
         ]
 
 
-class Retriever:
-    """Question analysis plus hybrid search over one document's index, or, given a
-    ``Lexicon``, over a corpus index (whose passages are then analysed only when hit)."""
+class DocumentRetriever:
+    """Question analysis plus hybrid search over one document's passages, or, given
+    ``TermStats``, over an index of many (whose passages are then analysed only when hit)."""
 
     def __init__(
         self,
-        index: PassageSearch | CorpusIndex,
-        lexicon: Lexicon | None = None,
+        index: PassageSearch | Index,
+        lexicon: TermStats | None = None,
         word_vectors: dict[str, np.ndarray] | None = None,
+        settings: RetrievalSettings | None = None,
     ) -> None:
+        self.settings = settings or RetrievalSettings()
         self.index = index
-        self.document = getattr(index, "document", None)
+        self.document: Document | None = (
+            index.document if isinstance(index, PassageSearch) else None
+        )
         self._stems: dict[str, set[str]] = {}
         self._numbers: dict[str, set[str]] = {}
         if lexicon is None:
@@ -217,7 +211,7 @@ class Retriever:
         terms: list[Term] = []
         seen: set[str] = set()
         # Numbers first and whole ("50 000" is one number, not 50 and 0).
-        for m in _NUMBER.finditer(folded):
+        for m in NUMBER.finditer(folded):
             key = number_key(m.group(0))
             if key and key not in seen:
                 seen.add(key)
@@ -231,7 +225,7 @@ class Retriever:
                         key in self._doc_numbers,
                     )
                 )
-        folded = _NUMBER.sub(" ", folded)
+        folded = NUMBER.sub(" ", folded)
         surface = {w.lower(): w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", folded)}
         for w in words(folded):
             if w in STOPWORDS or w in QUESTION_WORDS or w in FRAMING or w == "$" or len(w) < 2:
@@ -295,7 +289,7 @@ class Retriever:
                 by_word[word].synonyms = [
                     (st, sim)
                     for _, st, sim in near
-                    if sim >= SYNONYM_MIN and st != by_word[word].stem
+                    if sim >= self.settings.synonym_min and st != by_word[word].stem
                 ]
         expanded: list[str] = []
         for t in terms:
@@ -320,6 +314,7 @@ class Retriever:
             stems={h.passage.id: self.stems_of(h.passage) for h in hits},
             question_numbers={t.stem for t in terms if t.kind == "number"},
             vector=vector,
+            document=self.document,
         )
 
     def coverage(self, terms: list[Term], passage: Passage) -> float:
@@ -340,51 +335,51 @@ class Retriever:
         return got / total
 
 
-#: Over a corpus: how many documents are retrieved from on their own, per question.
-CANDIDATES = 8
-#: The corpus-wide hits end with the best passage of this many runner-up documents.
-RUNNERS_UP = 2
-#: A document that never mentions a name the question asks about ranks this much lower.
-MISSING_NAME = 0.3
-
-
 def document_score(
-    retrieval: Retrieval, coverage: Callable[[Passage], float], missing_names: int = 0
+    retrieval: Retrieval,
+    coverage: Callable[[Passage], float],
+    missing_names: int = 0,
+    penalty: float = RetrievalSettings.missing_name,
 ) -> float:
     """How well one document answers, from its own retrieval: the answerer's base score of
     its best passage (closeness in meaning, share of the question's terms covered), with
-    the terms weighted by their rarity in the whole corpus (``coverage``), so a document
+    the terms weighted by their rarity across all documents (``coverage``), so a document
     with the question's rare words beats one with only its common ones; less a penalty per
     name the question asks about that the document never mentions."""
     best = max((0.5 * h.dense + 0.5 * coverage(h.passage) for h in retrieval.hits), default=0.0)
-    return best - MISSING_NAME * missing_names
+    return best - penalty * missing_names
 
 
-class CorpusRetriever:
-    """Retrieval over a corpus in two steps.  The corpus-wide search (Chroma's nearest
-    neighbours and BM25, fused) names the candidate documents; each candidate is then
-    retrieved from on its own, exactly as a single document is, and the documents are
-    ranked by how well their own passages answer (``document_score``, which knows e.g.
-    that a document never mentions a name the question asks about).  The hits are the best
-    document's own top passages, then the best passage of each runner-up."""
+class Retriever:
+    """Retrieval in two steps, for one document or many.  The search across all documents
+    (Chroma's nearest neighbours and BM25, fused) names the candidate documents; each
+    candidate is then retrieved from on its own, and the documents are ranked by how well
+    their own passages answer (``document_score``, which knows e.g. that a document never
+    mentions a name the question asks about).  The hits are the best document's own top
+    passages, then the best passage of each runner-up."""
 
-    def __init__(self, index: CorpusIndex, cache_size: int = DOCUMENT_CACHE) -> None:
+    def __init__(self, index: Index, settings: RetrievalSettings | None = None) -> None:
         self.index = index
+        self.settings = settings or RetrievalSettings()
         self.word_vectors: dict[str, np.ndarray] = {}  # shared: one model call per new word
-        self.corpus = Retriever(index, lexicon=index.lexicon, word_vectors=self.word_vectors)
-        self._retrievers: OrderedDict[str, Retriever] = OrderedDict()
-        self._cache_size = cache_size
+        self.corpus = DocumentRetriever(
+            index, lexicon=index.lexicon, word_vectors=self.word_vectors, settings=self.settings
+        )
+        self._retrievers: OrderedDict[str, DocumentRetriever] = OrderedDict()
+        self._cache_size = index.settings.document_cache
 
     def retrieve(
         self,
         question: str,
-        k: int = 8,
-        mode: str = "hybrid",
+        k: int | None = None,
+        mode: str | None = None,
         within: Sequence[str] | None = None,
     ) -> Retrieval:
-        """Hits across the corpus (each passage carries its ``document_id``), with each
+        """Hits across the documents (each passage carries its ``document_id``), with each
         candidate document's own retrieval in ``per_document``, best first.  ``within``:
         only these documents are candidates (a reader asking about the one in front of them)."""
+        k = k or self.settings.k
+        mode = mode or self.settings.mode
         terms, qvec, expanded = self.corpus.prepare(question, mode)
         # Names and figures single a document out ("Psaki", "over 100 police"): documents
         # are also ranked by them alone.  A figure counts when BM25 holds it as one token.
@@ -403,37 +398,52 @@ class CorpusRetriever:
         if within:
             unknown = [d for d in within if d not in self.index.records]
             if unknown:
-                raise DocumentError(f"no document {unknown[0]!r} in the corpus")
+                raise DocumentError(f"no document {unknown[0]!r} here")
             candidates = list(dict.fromkeys(within))
         else:
             candidates = self.index.rank_documents(
-                question, CANDIDATES, mode=mode, vector=qvec, terms=expanded, names=names
+                question,
+                self.settings.candidates,
+                mode=mode,
+                vector=qvec,
+                terms=expanded,
+                names=names,
             )
         ranked: list[tuple[float, int, Retrieval]] = []
         for i, doc_id in enumerate(candidates):
             try:
-                own = self.for_document(doc_id).retrieve(question, k=k, mode=mode, vector=qvec)
+                retriever = self.for_document(doc_id)
+                own = retriever.retrieve(question, k=k, mode=mode, vector=qvec)
             except DocumentError:
                 continue  # its file changed or vanished since the last sync
             if own.hits:
-                missing = self.for_document(doc_id).unmentioned(own.terms)
-                score = document_score(own, lambda p: self.corpus.coverage(terms, p), len(missing))
+                missing = retriever.unmentioned(own.terms)
+                score = document_score(
+                    own,
+                    lambda p: self.corpus.coverage(terms, p),
+                    len(missing),
+                    self.settings.missing_name,
+                )
                 ranked.append((score, i, own))
         ranked.sort(key=lambda x: (-x[0], x[1]))
         # The best document's passages first, as it ranks them alone; then the best passage
         # of each runner-up, so the list still shows who else speaks to the question.
-        others = [own.hits[0] for _, _, own in ranked[1 : RUNNERS_UP + 1]]
+        others = [own.hits[0] for _, _, own in ranked[1 : self.settings.runners_up + 1]]
         best = ranked[0][2].hits[: k - len(others)] if ranked else []
         hits = [*best, *others][:k]
         retrieval = self.corpus.assemble(question, hits, terms, qvec)
         retrieval.per_document = [own for *_, own in ranked]
+        retrieval.documents = len(self.index)
+        retrieval.titles = {
+            h.passage.document_id: self.index.title(h.passage.document_id) for h in hits
+        }
         return retrieval
 
-    def for_document(self, document_id: str) -> Retriever:
+    def for_document(self, document_id: str) -> DocumentRetriever:
         found = self._retrievers.get(document_id)
         if found is None:
             index = self.index.document_index(document_id)
-            found = Retriever(index, word_vectors=self.word_vectors)
+            found = DocumentRetriever(index, word_vectors=self.word_vectors, settings=self.settings)
             self._retrievers[document_id] = found
             while len(self._retrievers) > self._cache_size:
                 self._retrievers.popitem(last=False)

@@ -45,13 +45,31 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why an answerer abstained or framed its answer as it did, or why a claim is not
+    supported: a code with its arguments.  ``assistant.present`` turns it into words.
+
+    ``scope`` says of which documents it holds: ``document`` (the one answered from),
+    ``closest`` (the candidate documents of a question over many) or ``all`` (every
+    document of the index)."""
+
+    code: str
+    names: tuple[str, ...] = ()
+    scope: str = "document"
+
+    def within(self, scope: str) -> Reason:
+        return Reason(self.code, self.names, scope)
+
+
+@dataclass(frozen=True)
 class Claim:
-    """One statement of the answer, labelled; ``quotes`` index into ``Answer.quotes``."""
+    """One statement of the answer, labelled; ``quotes`` index into ``Answer.quotes``;
+    ``reason`` says why it is unsupported (a ``Reason`` code and what it names)."""
 
     text: str
     supported: bool
     quotes: tuple[int, ...] = ()
-    reason: str = ""
+    reason: Reason | None = None
 
     def to_dict(self) -> dict:
         return {"text": self.text, "supported": self.supported, "quotes": list(self.quotes)}
@@ -137,4 +155,5 @@ class Draft:
     backend: str
     notices: list[str] = field(default_factory=list)
     usage: Usage | None = None
-    lead: str = ""  # optional framing sentence in the assistant's words (not a claim)
+    #: why it abstains, or a note on how it answers (words come from ``present``)
+    reason: Reason | None = None

@@ -10,22 +10,36 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz
 
-from assistant.retrieve import _NUMBER as _NUMBER_RE
-from assistant.retrieve import FRAMING, number_key, numbers_in
-from assistant.types import Answer, Claim, Draft, Quote
+from assistant.audit import evidence_of
+from assistant.types import Answer, Claim, Draft, Quote, Reason
 from index.document import Document, Passage
+from index.lexicon import (
+    ANTONYMS,
+    FRAMING,
+    NEG_PREFIX,
+    NEGATIONS,
+    NUMBER_WORDS,
+    QUANTIFIER_EQUIVALENTS,
+    QUANTIFIERS,
+    UNITS,
+    YEAR,
+    figure_values,
+    figures,
+)
 from index.sentences import FOOTNOTE_MARKER
+from index.settings import Settings, VerificationSettings
 from index.text import STOPWORDS, fold, stem, words
 
 # -- locating quotes ---------------------------------------------------------------------------
 
-FUZZY_MIN = 90.0
 _EDGE = "\"'“”‘’«» \t\n"
 
 
@@ -66,7 +80,8 @@ def _norm(text: str, drop_markers: bool) -> str:
 class QuoteLocator:
     """Maps a possibly imperfect quote onto the document's exact span."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, fuzzy_min: float = VerificationSettings.fuzzy_min):
+        self.fuzzy_min = fuzzy_min
         self.text = document.text
         self._views = [_normalise_with_map(self.text, drop) for drop in (False, True)]
 
@@ -110,7 +125,7 @@ class QuoteLocator:
         nq = _norm(q, True)
         if len(nq) < 12:
             return None
-        best = fuzz.partial_ratio_alignment(nq, norm, score_cutoff=FUZZY_MIN)
+        best = fuzz.partial_ratio_alignment(nq, norm, score_cutoff=self.fuzzy_min)
         if best is None:
             return None
         length = best.dest_end - best.dest_start
@@ -136,32 +151,7 @@ class QuoteLocator:
 
 # -- checking claims ---------------------------------------------------------------------------
 
-_NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
-    "thirty": "30", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
-    "dozen": "12", "single": "1", "once": "1", "twice": "2", "hundreds": "100s",
-    "thousands": "1000s", "millions": "1000000s", "dozens": "12s", "half": "0.5",
-}  # fmt: skip
-#: Units that change a number's meaning: "two-week" is not "two-month".
-_UNITS = frozenset(
-    "second seconds minute minutes hour hours day days week weeks month months year years "
-    "decade decades century centuries percent per cent".split()
-)
-_NEGATIONS = frozenset("not no never none zero without nor neither nobody nothing cannot".split())
-#: Quantifiers the evidence may word differently.
-_QUANTIFIER_EQUIVALENTS = {
-    "always": {"invariably", "constantly", "always"},
-    "all": {"all", "every", "each"},
-    "every": {"all", "every", "each"},
-    "each": {"all", "every", "each"},
-    "only": {"only", "solely", "sole", "exclusively"},
-}
-_QUANTIFIERS = frozenset(
-    "all every always entire entirely only none everyone everything whole completely each "
-    "exclusively solely sole most majority totally fully certainly definitely proven proves "
-    "proved confirmed exactly precisely undeniably indisputably sure".split()
-)
+
 _CLAIM_STOP = STOPWORDS | FRAMING | {
     "also", "therefore", "thus", "however", "instead", "rather", "fact", "well", "even",
     "readers", "reader", "comment", "comments", "commenter", "commenters", "one", "ones", "way",
@@ -173,24 +163,20 @@ _CLAIM_STOP = STOPWORDS | FRAMING | {
 
 
 def _numbers(text: str) -> set[str]:
-    found = numbers_in(text)
-    tokens = words(text)
-    for i, w in enumerate(tokens):
-        if w == "one" and tokens[i + 1 : i + 2] == ["of"]:
-            continue  # "one of the headings" names no figure
-        if w in _NUMBER_WORDS:
-            found.add(_NUMBER_WORDS[w])
-    return found
+    return figure_values(text)
 
 
 def _number_tokens(text: str) -> list[str]:
-    """Tokens with each number whole and normalised ("16 000" -> "16000", "two" -> "2")."""
-    folded = _NUMBER_RE.sub(lambda m: f" N{number_key(m.group(0))} ", fold(text))
+    """Tokens with each figure whole and normalised ("16 000" -> "n16000", "two" -> "n2"),
+    and clause breaks marked."""
+    folded = fold(text)
+    pieces, pos = [], 0
+    for f in figures(text):
+        pieces += [folded[pos : f.start], f" N{f.value} "]
+        pos = f.end
+    folded = "".join([*pieces, folded[pos:]])
     folded = re.sub(r"[,;:()\[\]]|\s[-–]\s|\.(?:\s|$)", " zzbreak ", folded)
-    out = []
-    for w in words(folded):
-        out.append(f"n{_NUMBER_WORDS[w]}" if w in _NUMBER_WORDS else w)
-    return out
+    return words(folded)
 
 
 def _is_number_token(tok: str) -> bool:
@@ -210,11 +196,11 @@ def _misbound_numbers(claim: str, evidence: str) -> str:
     number in the claim must follow that number closely in the evidence too."""
     c, e = _number_tokens(claim), _number_tokens(evidence)
     for i, tok in enumerate(c):
-        if not _is_number_token(tok) or re.fullmatch(r"n(?:1[5-9]|20)\d\d", tok):
+        if not _is_number_token(tok) or re.fullmatch(rf"n{YEAR}", tok):
             continue  # not a count; years bind to no noun
         after = list(itertools.takewhile(lambda w: w != "zzbreak", c[i + 1 : i + 3]))
         nxt = next((w for w in after if w not in STOPWORDS and not _is_number_token(w)), None)
-        if nxt is None or nxt in _UNITS or stem(nxt) in {"percent", "cent"}:
+        if nxt is None or nxt in UNITS or stem(nxt) in {"percent", "cent"}:
             continue
         spots = [j for j, t in enumerate(e) if t == tok]
         if spots and not any(stem(nxt) in {stem(w) for w in _clause_window(e, j)} for j in spots):
@@ -230,29 +216,15 @@ def _negated_stems(tokens: list[str]) -> set[str]:
     """The first content word after each negation cue: what the sentence denies."""
     out: set[str] = set()
     for i, tok in enumerate(tokens):
-        if tok in _NEGATIONS:
+        if tok in NEGATIONS:
             if i + 1 < len(tokens) and tokens[i + 1] in {"only", "just", "merely", "least"}:
                 continue  # "not only X" asserts X
             for nxt in tokens[i + 1 : i + 6]:
-                if nxt in STOPWORDS or nxt in _NEGATIONS:
+                if nxt in STOPWORDS or nxt in NEGATIONS:
                     continue
                 out.add(stem(nxt))
                 break
     return out
-
-
-#: Opposites that embeddings rate as near-synonyms; a claim using one against evidence
-#: using the other says the reverse.
-_ANTONYMS = [
-    ("support", "oppos"), ("support", "condemn"), ("accept", "reject"), ("acknowledg", "reject"),
-    ("acknowledg", "deni"), ("admit", "deni"), ("confirm", "deni"), ("right", "wrong"),
-    ("justifi", "wrong"), ("valid", "wrong"), ("true", "fals"), ("increas", "decreas"),
-    ("rise", "fall"), ("rais", "lower"), ("win", "lose"), ("won", "lost"), ("agre", "disagre"),
-    ("legal", "illeg"), ("success", "failur"), ("befor", "after"), ("earli", "late"),
-    ("more", "less"), ("most", "least"), ("higher", "lower"), ("larg", "small"),
-    ("alli", "enemi"), ("peac", "violent"), ("allow", "forbid"), ("allow", "ban"),
-]  # fmt: skip
-_NEG_PREFIX = re.compile(r"^(?:un|im|in|il|ir|dis|non)(?=[a-z]{4,})")
 
 
 def _opposites(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
@@ -261,16 +233,16 @@ def _opposites(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
     c = {stem(w) for w in claim_tokens}
     e = {stem(w) for w in ev_tokens}
     found = set()
-    for a, b in _ANTONYMS:
+    for a, b in ANTONYMS:
         for x, y in ((a, b), (b, a)):
             if x in c and y in e and x not in e and y not in c:
                 found.add(x)
     for w in claim_tokens:
-        m = _NEG_PREFIX.match(w)
+        m = NEG_PREFIX.match(w)
         if m and stem(w) not in e and stem(w[m.end() :]) in e:
             found.add(w)
     for w in ev_tokens:
-        m = _NEG_PREFIX.match(w)
+        m = NEG_PREFIX.match(w)
         if m and stem(w) not in c and stem(w[m.end() :]) in c:
             found.add(w[m.end() :])
     return found
@@ -286,7 +258,7 @@ def _occurs(st: str, tokens: list[str]) -> list[int]:
 
 def _negated_somewhere(st: str, tokens: list[str]) -> bool:
     """Is any occurrence of this stem within four words after a negation cue?"""
-    return any(any(t in _NEGATIONS for t in tokens[max(0, i - 4) : i]) for i in _occurs(st, tokens))
+    return any(any(t in NEGATIONS for t in tokens[max(0, i - 4) : i]) for i in _occurs(st, tokens))
 
 
 def _polarity_flips(claim_tokens: list[str], ev_tokens: list[str]) -> set[str]:
@@ -312,7 +284,7 @@ def _entities(text: str) -> tuple[list[str], list[str]]:
     for m in re.finditer(r"\b[A-Z][A-Za-z'-]+|\b[A-Z]{2,}\b", folded):
         w = m.group(0).rstrip("'s").rstrip("'")
         low = w.lower()
-        if low in STOPWORDS or low in _QUANTIFIERS or low in _NEGATIONS or low in _CLAIM_STOP:
+        if low in STOPWORDS or low in QUANTIFIERS or low in NEGATIONS or low in _CLAIM_STOP:
             continue
         sentence_start = m.start() == 0 or re.match(
             r"[.!?:]\s*$", folded[max(0, m.start() - 3) : m.start()]
@@ -368,19 +340,25 @@ class ContextSimilarity:
 
 @dataclass(frozen=True)
 class Verdict:
+    """Is a claim backed, and if not, why (a ``Reason`` code and what it names)."""
+
     supported: bool
-    reason: str
+    reason: Reason | None = None
 
 
 class ClaimChecker:
     """Is a statement backed by its evidence?  Deliberately strict on facts."""
 
-    synonym_min = 0.5
-
-    def __init__(self, similarity: ContextSimilarity | None = None, tolerance: float = 0.0) -> None:
+    def __init__(
+        self,
+        similarity: ContextSimilarity | None = None,
+        tolerance: float = 0.0,
+        synonym_min: float = VerificationSettings.synonym_min,
+    ) -> None:
         self.similarity = similarity
         #: share of plain content words that may go unmatched (paraphrase slack)
         self.tolerance = tolerance
+        self.synonym_min = synonym_min
 
     def check(self, claim: str, evidence: list[str], context: str = "", names: str = "") -> Verdict:
         """``context``: the full sentences the quotes come from, which may back content words;
@@ -388,20 +366,18 @@ class ClaimChecker:
         ("in his country" -> Kazakhstan).  Numbers, polarity and quantifiers are judged on the
         quotes and their sentences only."""
         if not evidence:
-            return Verdict(False, "no quote from the document backs it")
+            return Verdict(False, Reason("no_quote"))
         ev = " ".join([*evidence, context])
         claim_body = FOOTNOTE_MARKER.sub("", claim)
         ev_body = FOOTNOTE_MARKER.sub("", ev)
 
         missing_numbers = _numbers(claim_body) - _numbers(ev_body)
         if missing_numbers:
-            return Verdict(
-                False, f"number not in the evidence: {', '.join(sorted(missing_numbers))}"
-            )
+            return Verdict(False, Reason("number_missing", tuple(sorted(missing_numbers))))
 
         misplaced = _misbound_numbers(claim_body, ev_body)
         if misplaced:
-            return Verdict(False, f"number attached to something else in the evidence: {misplaced}")
+            return Verdict(False, Reason("number_misbound", (misplaced,)))
 
         name_text = FOOTNOTE_MARKER.sub("", f"{ev_body} {names}")
         ev_squashed = re.sub(r"[^a-z0-9]", "", fold(name_text).lower())
@@ -420,41 +396,37 @@ class ClaimChecker:
                 continue  # "United States" ~ "US" / "USA"
             unmatched_names.append(name)
         if unmatched_names:
-            return Verdict(False, f"name not in the evidence: {', '.join(unmatched_names)}")
+            return Verdict(False, Reason("name_missing", tuple(unmatched_names)))
 
         c_tokens, e_tokens = _negation_tokens(claim_body), _negation_tokens(ev_body)
         e_stems = {stem(w) for w in e_tokens}
         flipped = _polarity_flips(c_tokens, e_tokens)
-        if not any(t in _NEGATIONS for t in e_tokens):
+        if not any(t in NEGATIONS for t in e_tokens):
             flipped |= _negated_stems(c_tokens)
         # Opposites are judged on the quotes alone: their wider sentence may use the word
         # in another sense ("no political support…" beside "we condemn…").
         flipped |= _opposites(c_tokens, _negation_tokens(" ".join(evidence)))
         if flipped:
-            return Verdict(
-                False, f"polarity differs from the evidence ({', '.join(sorted(flipped))})"
-            )
+            return Verdict(False, Reason("polarity", tuple(sorted(flipped))))
 
         e_words = set(e_tokens)
         overreach = [
             w
             for i, w in enumerate(c_tokens)
-            if w in _QUANTIFIERS
-            and not (_QUANTIFIER_EQUIVALENTS.get(w, {w}) & e_words)
+            if w in QUANTIFIERS
+            and not (QUANTIFIER_EQUIVALENTS.get(w, {w}) & e_words)
             and not (i > 0 and c_tokens[i - 1] == "not")  # "not only X" claims less, not more
         ]
         if overreach:
-            return Verdict(
-                False, f"goes beyond the evidence: {', '.join(dict.fromkeys(overreach))}"
-            )
+            return Verdict(False, Reason("beyond_evidence", tuple(dict.fromkeys(overreach))))
 
         content = [
             w
             for w in dict.fromkeys(c_tokens)
-            if w not in _CLAIM_STOP and not w[0].isdigit() and w not in _NUMBER_WORDS and len(w) > 1
+            if w not in _CLAIM_STOP and not w[0].isdigit() and w not in NUMBER_WORDS and len(w) > 1
         ]
         uncovered = [w for w in content if stem(w) not in e_stems]
-        strict = [w for w in uncovered if w in _UNITS]
+        strict = [w for w in uncovered if w in UNITS]
         if _FOOTNOTE_MENTION.search(claim):
             # What a footnote's source says is beyond a document that does not include it:
             # a statement about a footnote gets no paraphrase slack.
@@ -466,29 +438,23 @@ class ClaimChecker:
             ]
         initial_gaps = [w for w in uncovered if w in {i.lower() for i in initials}]
         if initial_gaps:
-            return Verdict(False, f"name or word not in the evidence: {', '.join(initial_gaps)}")
+            return Verdict(False, Reason("name_or_word_missing", tuple(initial_gaps)))
         if strict or len(uncovered) > int(self.tolerance * len(content)):
-            return Verdict(False, f"not in the evidence: {', '.join(uncovered)}")
-        return Verdict(True, "")
+            return Verdict(False, Reason("not_in_evidence", tuple(uncovered)))
+        return Verdict(True)
 
 
 # -- the verification step ---------------------------------------------------------------------
 
 
-class Verifier:
-    """Draft in, Answer out: quotes located or removed, claims labelled, text composed."""
+class DocumentVerifier:
+    """One document's part of verification: locating quotes in it, and the context of a
+    quote (its sentences and paragraphs) that a claim is checked against."""
 
-    def __init__(
-        self,
-        document: Document,
-        evidence: dict,
-        similarity: ContextSimilarity | None = None,
-        tolerance: float = 0.25,
-    ) -> None:
+    def __init__(self, document: Document, fuzzy_min: float = VerificationSettings.fuzzy_min):
         self.document = document
-        self.evidence = evidence
-        self.locator = QuoteLocator(document)
-        self.checker = ClaimChecker(similarity, tolerance=tolerance)
+        self.evidence = evidence_of(document)
+        self.locator = QuoteLocator(document, fuzzy_min)
 
     def quote(self, span: Span) -> Quote:
         sentences = self.document.sentence_at(span.start, span.end)
@@ -507,6 +473,9 @@ class Verifier:
             document_id=self.document.id,
             document_title=self.document.title,
         )
+
+    def passage_quote(self, passage: Passage) -> Quote:
+        return self.quote(Span(passage.start, passage.end, "exact"))
 
     def context(self, quotes: list[Quote]) -> tuple[str, str]:
         """The quotes' own sentences (plus the one before, when a sentence leans on it: a
@@ -531,139 +500,149 @@ class Verifier:
             " ".join(self.document.blocks[b].text for b in blocks),
         )
 
-    def locate(self, offered: str, document_id: str | None = None) -> list[tuple[Verifier, Span]]:
-        """Where an offered quote is, as (verifier of its document, span) pairs."""
-        return [(self, span) for span in self.locator.locate(offered)]
-
-    @property
-    def documents(self) -> dict[str, Document]:
-        return {self.document.id: self.document}
-
-    def verify(self, draft: Draft, question: str, closest: list | None = None) -> Answer:
-        """``closest``: passages to show when the document does not answer."""
-        return _verify(self, draft, question, closest, attribute=False)
+    def evidence_quotes(self, offered: list[str]) -> list[Quote]:
+        """The quotes these offered strings stand for in this document (those found)."""
+        return [self.quote(span) for q in offered for span in self.locator.locate(q)]
 
 
-class CorpusVerifier:
-    """Verification across the documents in play: a claim's quotes are looked for in the
-    document its answerer names (else in each document, best first), and checked against
-    that document's own text, so every quote's offsets index its own document."""
+class Verifier:
+    """Draft in, Answer out: every offered quote located (in the document its answerer names,
+    else in each document in play, best first) or removed, every claim checked against its
+    own document's text, the text composed by ``present``."""
 
-    def __init__(self, verifiers: list[Verifier]) -> None:
-        self.verifiers = {v.document.id: v for v in verifiers}
-        # (no document in play: nothing can be located, every claim ends unsupported)
-        self.checker = verifiers[0].checker if verifiers else ClaimChecker(None, 0.25)
-        self.evidence: dict = {}
-        for v in verifiers:
-            self.evidence.update(v.evidence)  # sentence ids are unique across documents
-
-    @property
-    def documents(self) -> dict[str, Document]:
-        return {doc_id: v.document for doc_id, v in self.verifiers.items()}
-
-    def locate(self, offered: str, document_id: str | None = None) -> list[tuple[Verifier, Span]]:
-        order = list(self.verifiers.values())
-        if document_id in self.verifiers:
-            named = self.verifiers[document_id]
-            order = [named, *(v for v in order if v is not named)]
-        for verifier in order:
-            spans = verifier.locator.locate(offered)
-            if spans:
-                return [(verifier, span) for span in spans]
-        return []
-
-    def quote(self, passage: Passage) -> Quote:
-        return self.verifiers[passage.document_id].quote(Span(passage.start, passage.end, "exact"))
-
-    def verify(self, draft: Draft, question: str, closest: list | None = None) -> Answer:
-        return _verify(self, draft, question, closest, attribute=True)
-
-
-def _verify(
-    owner: Verifier | CorpusVerifier,
-    draft: Draft,
-    question: str,
-    closest: list | None,
-    attribute: bool,
-) -> Answer:
-    """Locate every offered quote (or drop it), check every claim against its quotes, and
-    compose the answer text; ``attribute`` names each claim's document in the text."""
-    from assistant.present import compose_text
-
-    quotes: list[Quote] = []
-    verifiers: list[Verifier] = []
-    where: dict[tuple[str, int, int], int] = {}
-    claims: list[Claim] = []
-    notices = list(draft.notices)
-    dropped = 0
-    if draft.status == "answered":
-        for dc in draft.claims:
-            if not dc.text.strip():
-                continue
-            idxs: list[int] = []
-            for offered in dc.quotes:
-                found = owner.locate(offered, dc.document_id)
-                if not found:
-                    dropped += 1
-                for verifier, span in found:
-                    key = (verifier.document.id, span.start, span.end)
-                    if key not in where:
-                        where[key] = len(quotes)
-                        quotes.append(verifier.quote(span))
-                        verifiers.append(verifier)
-                    if where[key] not in idxs:
-                        idxs.append(where[key])
-            contexts, names = [], []
-            for verifier in dict.fromkeys(verifiers[i] for i in idxs):
-                ctx, nm = verifier.context([quotes[i] for i in idxs if verifiers[i] is verifier])
-                contexts.append(ctx)
-                names.append(nm)
-            verdict = owner.checker.check(
-                dc.text, [quotes[i].text for i in idxs], " ".join(contexts), " ".join(names)
-            )
-            claims.append(Claim(dc.text, verdict.supported, tuple(idxs), verdict.reason))
-    if dropped:
-        where_from = "any of the documents" if attribute else "the document"
-        notices.append(
-            f"{dropped} quote{'s' if dropped > 1 else ''} offered by the {draft.backend} "
-            f"backend could not be found in {where_from} and "
-            f"{'were' if dropped > 1 else 'was'} removed."
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        similarity: ContextSimilarity | None = None,
+        cache_size: int | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        self.settings = settings.verification
+        self.checker = ClaimChecker(
+            similarity, tolerance=self.settings.tolerance, synonym_min=self.settings.synonym_min
         )
-    status = draft.status
-    near: list[Quote] = []
-    if status == "answered" and not quotes:
-        # No offered quote exists in the document: nothing backs the answer.  The
-        # statements stay visible, marked unsupported, rather than silently vanishing.
-        status = "not_in_document"
-        quotes = []
-        claims = [Claim(c.text, False, (), c.reason) for c in claims]
-    elif status == "not_in_document":
-        quotes, claims = [], []
-    if status == "not_in_document":
-        if attribute:
-            near = [owner.quote(p) for p in closest or []]
-        else:
-            near = [owner.quote(Span(p.start, p.end, "exact")) for p in closest or []]
-    text = compose_text(
-        status,
-        claims,
-        quotes,
-        owner.documents if attribute else owner.document,
-        owner.evidence,
-        lead=draft.lead,
-        notices=notices,
-        closest=near,
-        attribute=attribute,
-    )
-    return Answer(
-        question=question,
-        status=status,
-        text=text,
-        quotes=quotes,
-        claims=claims,
-        backend=draft.backend,
-        notices=notices,
-        closest=near,
-        usage=draft.usage,
-        corpus=attribute,
-    )
+        self._documents: OrderedDict[str, DocumentVerifier] = OrderedDict()
+        self._cache_size = cache_size or settings.index.document_cache
+        self._lock = threading.Lock()
+
+    def for_document(self, document: Document) -> DocumentVerifier:
+        with self._lock:
+            found = self._documents.get(document.id)
+            if found is None:
+                found = DocumentVerifier(document, self.settings.fuzzy_min)
+                self._documents[document.id] = found
+                while len(self._documents) > self._cache_size:
+                    self._documents.popitem(last=False)
+            else:
+                self._documents.move_to_end(document.id)
+            return found
+
+    def check(self, claim: str, evidence: list[str], document: Document) -> Verdict:
+        """One claim against the quotes it offers from one document (located first)."""
+        part = self.for_document(document)
+        quotes = part.evidence_quotes(evidence)
+        context, names = part.context(quotes)
+        return self.checker.check(claim, [q.text for q in quotes], context, names)
+
+    def verify(
+        self,
+        draft: Draft,
+        question: str,
+        documents: list[Document],
+        closest: list[Passage] | None = None,
+        many: bool = False,
+    ) -> Answer:
+        """``documents``: those in play, the answer's own first (an LLM may quote any
+        passage it was shown); ``closest``: passages to show when none answers; ``many``:
+        the index holds several documents, so the text names each claim's document."""
+        from assistant.present import compose_text, dropped_quotes_notice
+
+        unique = {d.id: d for d in documents}
+        parts = [self.for_document(d) for d in unique.values()]
+        by_id = {p.document.id: p for p in parts}
+
+        def locate(offered: str, document_id: str | None) -> list[tuple[DocumentVerifier, Span]]:
+            order = list(parts)
+            if document_id in by_id:
+                order = [by_id[document_id], *(p for p in parts if p is not by_id[document_id])]
+            for part in order:
+                spans = part.locator.locate(offered)
+                if spans:
+                    return [(part, span) for span in spans]
+            return []
+
+        quotes: list[Quote] = []
+        owners: list[DocumentVerifier] = []
+        where: dict[tuple[str, int, int], int] = {}
+        claims: list[Claim] = []
+        notices = list(draft.notices)
+        dropped = 0
+        if draft.status == "answered":
+            for dc in draft.claims:
+                if not dc.text.strip():
+                    continue
+                idxs: list[int] = []
+                for offered in dc.quotes:
+                    found = locate(offered, dc.document_id)
+                    if not found:
+                        dropped += 1
+                    for part, span in found:
+                        key = (part.document.id, span.start, span.end)
+                        if key not in where:
+                            where[key] = len(quotes)
+                            quotes.append(part.quote(span))
+                            owners.append(part)
+                        if where[key] not in idxs:
+                            idxs.append(where[key])
+                contexts, names = [], []
+                for part in dict.fromkeys(owners[i] for i in idxs):
+                    ctx, nm = part.context([quotes[i] for i in idxs if owners[i] is part])
+                    contexts.append(ctx)
+                    names.append(nm)
+                verdict = self.checker.check(
+                    dc.text, [quotes[i].text for i in idxs], " ".join(contexts), " ".join(names)
+                )
+                claims.append(Claim(dc.text, verdict.supported, tuple(idxs), verdict.reason))
+        if dropped:
+            notices.append(dropped_quotes_notice(dropped, draft.backend, many))
+        status = draft.status
+        near: list[Quote] = []
+        if status == "answered" and not quotes:
+            # No offered quote exists in the document: nothing backs the answer.  The
+            # statements stay visible, marked unsupported, rather than silently vanishing.
+            status = "not_in_document"
+            claims = [Claim(c.text, False, (), c.reason) for c in claims]
+        elif status == "not_in_document":
+            quotes, claims = [], []
+        if status == "not_in_document":
+            near = [
+                by_id[p.document_id].passage_quote(p)
+                for p in closest or []
+                if p.document_id in by_id
+            ]
+        evidence: dict = {}
+        for part in parts:
+            evidence.update(part.evidence)  # sentence ids are unique across documents
+        text = compose_text(
+            status,
+            claims,
+            quotes,
+            {p.document.id: p.document for p in parts},
+            evidence,
+            reason=draft.reason,
+            notices=notices,
+            closest=near,
+            many=many,
+        )
+        return Answer(
+            question=question,
+            status=status,
+            text=text,
+            quotes=quotes,
+            claims=claims,
+            backend=draft.backend,
+            notices=notices,
+            closest=near,
+            usage=draft.usage,
+            corpus=many,
+        )

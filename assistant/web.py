@@ -24,17 +24,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from index.settings import PageSettings, Settings
 from index.store import default_cache_dir
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # Gradio writes uploads under its temp dir, read once at import: keep them in our data folder.
-os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "uploads"))
+os.environ.setdefault(
+    "GRADIO_TEMP_DIR", str(default_cache_dir(Settings.from_env().index) / "uploads")
+)
 
 import gradio as gr
 
 from assistant import Answer, Assistant, AssistantError
-from assistant.core import BACKENDS
+from assistant.answerers import names as answerer_names
 from assistant.errors import DocumentError, QuestionError
 from assistant.page_html import (
     answer_html,
@@ -47,8 +50,8 @@ from assistant.page_html import (
 
 log = logging.getLogger("assistant.app")
 
-HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
+HOST = PageSettings.host
+DEFAULT_PORT = PageSettings.port
 EXAMPLES = [
     "How many police officers were injured?",
     "What does the reader comment say?",
@@ -59,8 +62,8 @@ CHECKING = "\n\n*Checking the quotes against the document…*"
 UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm")
 #: The picker lists at most this many documents; a larger corpus is searched by title on
 #: the server as the reader types, so the page does not carry every title.
-PICKER_LIMIT = 200
-MAX_UPLOAD_BYTES = 5_000_000
+PICKER_LIMIT = PageSettings.picker_limit
+MAX_UPLOAD_BYTES = PageSettings.max_upload_bytes
 
 # IBM Plex Sans ships with Gradio in regular, semibold and bold: no font requests leave the host.
 THEME = gr.themes.Default(
@@ -90,7 +93,7 @@ def get_bot() -> Assistant:
 
 def warm(bot: Assistant) -> None:
     """Load the embedding model, index and verifier now, so the first question is fast."""
-    if bot.backend_name == "extractive":
+    if bot.answerer is bot.offline:
         bot.ask(EXAMPLES[0])  # offline and cheap: exercises the whole pipeline
     else:
         bot.retrieve(EXAMPLES[0])  # no paid model call; loads the embedder and index
@@ -292,7 +295,9 @@ def check_upload(path: str | Path | None) -> Path:
 
 
 def is_corpus(bot: Any) -> bool:
-    return getattr(bot, "corpus", None) is not None
+    """Was the assistant made from a folder of documents (not from one document)?  The
+    page then shows a picker and each document an answer quotes."""
+    return getattr(bot, "document", None) is None
 
 
 def page_title(bot: Assistant) -> str:
@@ -582,32 +587,33 @@ def mount(app: Any, path: str = "/assistant", bot: Assistant | None = None) -> A
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    page = Settings.from_env().page
     ap = argparse.ArgumentParser(description="Chat with one document, answered only from it.")
     ap.add_argument(
         "--port",
         type=int,
-        default=os.environ.get("ASSISTANT_PORT", str(DEFAULT_PORT)),
+        default=page.port,
         help=f"port (default: $ASSISTANT_PORT or {DEFAULT_PORT})",
     )
     ap.add_argument(
         "--host",
-        default=os.environ.get("ASSISTANT_HOST", HOST),
+        default=page.host,
         help=f"address to bind (default: $ASSISTANT_HOST or {HOST}; loopback only)",
     )
     ap.add_argument(
         "--mcp",
         action="store_true",
-        default=os.environ.get("ASSISTANT_MCP", "") not in ("", "0", "false", "False"),
+        default=page.mcp,
         help="also serve the MCP endpoint at /gradio_api/mcp/ (or set ASSISTANT_MCP=1)",
     )
     docs = ap.add_mutually_exclusive_group()
     docs.add_argument("--document", default=None, help="document file (default: shipped article)")
     docs.add_argument(
         "--documents",
-        default=os.environ.get("ASSISTANT_DOCUMENTS") or None,
+        default=page.documents,
         help="a folder of documents (or $ASSISTANT_DOCUMENTS): chat with the whole corpus",
     )
-    ap.add_argument("--backend", choices=BACKENDS, default=None, help="answer backend")
+    ap.add_argument("--backend", choices=answerer_names(), default=None, help="answer backend")
     return ap.parse_args(argv)
 
 

@@ -5,7 +5,7 @@
 Measures, in this order:
   model load    loading the embedding model in this process
   index build   building the article's index in a fresh temporary cache
-  warm load     HybridIndex.open on an index that exists (in process, after imports)
+  warm load     Index.open on an index that exists (in process, after imports)
   cold start    a fresh ``python -c`` that imports the package and answers one question,
                 with a warm index (the default cache), wall time of the whole process
   answer p50/95 warm ``ask`` latency over questions from tests/data/questions.jsonl,
@@ -109,7 +109,9 @@ def cold_start(runs: int) -> list[float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from assistant.core import Assistant
-    from index.store import HybridIndex
+    from index.corpus import Corpus
+    from index.settings import IndexSettings
+    from index.store import Index
 
     figures: dict[str, Any] = {}
     bot = Assistant(backend="extractive")
@@ -121,17 +123,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         started = time.perf_counter()
-        HybridIndex.open(document, bot.embedder, cache_dir=Path(tmp))
+        settings = IndexSettings(cache_dir=tmp)
+        Index.open(Corpus([document.path]), bot.embedder, settings)
         figures["index_build_s"] = time.perf_counter() - started
         loads = []
         for _ in range(5):
             started = time.perf_counter()
-            HybridIndex.open(document, bot.embedder, cache_dir=Path(tmp))
+            Index.open(Corpus([document.path]), bot.embedder, settings)
             loads.append(time.perf_counter() - started)
         figures["warm_load_ms"] = statistics.median(loads) * 1000
 
     _ = bot.index  # make sure the default cache is warm before the cold-start runs
-    figures["passages"] = len(bot.index.passages)
+    figures["passages"] = bot.index.passages
 
     cold = cold_start(args.cold_runs)
     figures["cold_start_s"] = statistics.median(cold)
@@ -184,7 +187,7 @@ def table(f: dict[str, Any]) -> str:
     rows = [
         ("model load", f"{f['model_load_s']:.2f} s", ""),
         ("index build (fresh cache)", f"{f['index_build_s']:.2f} s", f"{f['passages']} passages"),
-        ("warm index load", f"{f['warm_load_ms']:.1f} ms", "HybridIndex.open, built"),
+        ("warm index load", f"{f['warm_load_ms']:.1f} ms", "Index.open, built"),
         (
             "cold start (new process)",
             f"{f['cold_start_s']:.2f} s",

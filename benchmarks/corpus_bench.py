@@ -136,7 +136,7 @@ def embed_bench(n_passages: int, backends: list[str]) -> list[dict]:
     """Passages per second and one-question latency for each embedding backend."""
     from index.embed import Embedder
     from index.load import parse_text
-    from index.store import passage_view
+    from index.search import passage_view
 
     views: list[str] = []
     i = 1

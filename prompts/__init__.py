@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from assistant.errors import PromptError
+from index.errors import PromptError
 
 
 @cache

@@ -32,6 +32,39 @@ TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
 
 
+#: Fixtures that load the embedding model: a test asking for one is not in the fast tier.
+MODEL_FIXTURES = {"bot", "md_bot"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need the model are marked ``model``; ``make test-fast`` runs the tests
+    marked ``fast`` that are not."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_tier_loads_no_model() -> Iterator[None]:
+    """In the fast tier (``ASSISTANT_TEST_TIER=fast``), loading a real model is a test
+    bug: it fails loudly instead of quietly making the tier slow."""
+    if os.environ.get("ASSISTANT_TEST_TIER") != "fast":
+        yield
+        return
+    from index import embed
+
+    original = embed.Embedder._model
+
+    def guarded(self: embed.Embedder):
+        if self.backend != "hash":
+            raise AssertionError("the fast tier loads no model: mark this test `model`")
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embed.Embedder, "_model", guarded)
+        yield
+
+
 @pytest.fixture(scope="session")
 def document_path() -> Path:
     return default_document()

@@ -7,14 +7,20 @@ import json
 import pytest
 
 from assistant import Assistant as ExportedAssistant
-from assistant.core import MAX_QUESTION_CHARS, Assistant
+from assistant.core import Assistant
 from assistant.errors import AssistantError, BackendError, QuestionError
 from index.document import SECTIONS, Document
+from index.settings import AnsweringSettings
+
+MAX_QUESTION_CHARS = AnsweringSettings.max_question_chars
 
 CONTRACT_KEYS = {"question", "status", "text", "quotes", "claims", "backend"}
 QUOTE_KEYS = {"text", "start", "end", "section", "footnotes", "document_id", "document_title"}
 CLAIM_KEYS = {"text", "supported", "quotes"}
-AUDIT_KEYS = {"id", "text", "start", "end", "section", "status", "footnotes", "hedges"}
+AUDIT_KEYS = {
+    *("id", "text", "start", "end", "section", "status", "footnotes", "hedges"),
+    *("document_id", "document_title"),  # each row names its document, one or many
+}
 
 QUESTIONS = [
     "How many police officers were injured?",
@@ -136,6 +142,7 @@ def test_audit_covers_every_sentence(bot: Assistant, audit_rows: list[dict]) -> 
     assert [r["id"] for r in audit_rows] == [s.id for s in bot.document.sentences]
     for row, sentence in zip(audit_rows, bot.document.sentences, strict=True):
         assert set(row) == AUDIT_KEYS
+        assert row["document_id"] == bot.document.id
         assert row["status"] in {"cited", "uncited", "hedged", "quoted"}
         assert (row["text"], row["start"], row["end"]) == (
             sentence.text,

@@ -17,6 +17,7 @@ from scripted_server import answer
 
 from assistant import Assistant
 from assistant.errors import BackendError
+from assistant.openai_backend import OpenAIBackend
 from assistant.page_html import answer_html
 from assistant.types import Answer, Quote
 
@@ -144,9 +145,7 @@ def test_stream_shows_draft_then_replaces_it_with_the_verified_answer():
 
 def test_llm_stream_over_http_then_verified(openai_env, app_bot):
     """The real OpenAI backend against the scripted server: deltas stream, then the answer."""
-    llm_bot = Assistant(backend="openai", timeout=5.0, max_retries=0)
-    for attr in ("embedder", "index", "retriever", "verifier"):
-        llm_bot.__dict__[attr] = getattr(app_bot, attr)
+    llm_bot = app_bot.with_answerer(OpenAIBackend(timeout=5.0, max_retries=0))
     openai_env.enqueue(answer(("The author writes that over 100 police were injured.", [INJURED])))
     outputs = list(app.make_chat_fn(llm_bot)(QUESTION, []))
     assert len(outputs) >= 2
@@ -343,7 +342,7 @@ def test_chat_page_in_chromium(served, app_bot, tmp_path):
             claims = page.locator("#claims-view")
             expect(claims.locator(".claims-legend")).to_contain_text("sentences")
             expect(claims.locator('.count[data-status="cited"]')).to_have_text(
-                str(sum(e.status == "cited" for e in app_bot.evidence.values()))
+                str(sum(e.status == "cited" for e in app_bot.document_parts()[1].values()))
             )
             expect(claims.locator(".badge.b-hedged").first).to_be_visible()
             _shot(page, "page-claims-map")
@@ -427,9 +426,7 @@ def test_page_streams_a_model_draft_then_the_verified_answer(openai_env, app_bot
     labelled as unchecked, then the verified answer replaces it; a failure shows a notice."""
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
-    llm_bot = Assistant(backend="openai", timeout=5.0, max_retries=0)
-    for attr in ("embedder", "index", "retriever", "verifier"):
-        llm_bot.__dict__[attr] = getattr(app_bot, attr)
+    llm_bot = app_bot.with_answerer(OpenAIBackend(timeout=5.0, max_retries=0))
     openai_env.enqueue_answer(
         answer(
             ("The author writes that over 100 police were injured.", [INJURED]),

@@ -23,8 +23,10 @@ from harness import free_port, stop
 from assistant.core import Assistant, default_document
 from assistant.errors import AssistantError, IndexBuildError
 from index.corpus import Corpus
-from index.corpus_store import CorpusIndex
-from index.store import CHROMA_URL_ENV, chroma_client, server_url
+from index.settings import IndexSettings, Settings
+from index.store import Index, chroma_client, server_url
+
+CHROMA_URL_ENV = "ASSISTANT_CHROMA_URL"
 
 pytestmark = pytest.mark.chroma_server
 
@@ -104,7 +106,7 @@ def test_client_factory_picks_the_server_from_the_url(chroma_server: str, tmp_pa
     client = chroma_client(chroma_server)
     assert type(client).__name__ == "Client"  # chromadb's HTTP-backed client
     assert client.heartbeat() > 0
-    assert server_url(None) is None or server_url(None) == os.environ.get(CHROMA_URL_ENV)
+    assert server_url(None) is None and server_url(" ") is None
     assert server_url(f"{chroma_server}/") == chroma_server
     embedded = chroma_client(None, tmp_path / "chroma")
     assert embedded.count_collections() == 0
@@ -122,8 +124,9 @@ def test_the_environment_variable_selects_the_server(
     chroma_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(CHROMA_URL_ENV, chroma_server)
-    assert server_url() == chroma_server
-    assert server_url("") is None  # an explicit empty URL forces the embedded store
+    assert Settings.from_env().index.chroma_url == chroma_server
+    # an explicit empty URL forces the embedded store
+    assert Assistant(backend="extractive", chroma_url="").settings.index.chroma_url is None
 
 
 # -- a corpus on the server -----------------------------------------------------------------------
@@ -162,8 +165,10 @@ def test_incremental_updates_reach_the_server(
     assert (report.added, report.removed, report.embedded) == (0, 1, 0)
     assert remote.count() == served.index.passages
     # a new process (here: a new index object) sees the same state and does no work
-    again = CorpusIndex.open(
-        Corpus(folder), served.embedder, cache_dir=cache, chroma_url=chroma_server
+    again = Index.open(
+        Corpus(folder),
+        served.embedder,
+        IndexSettings(cache_dir=str(cache), chroma_url=chroma_server),
     )
     assert (again.last_sync.added, again.last_sync.embedded) == (0, 0)
 
@@ -176,9 +181,8 @@ def test_collection_lost_on_the_server_is_rebuilt(
     )
     name = served.index.collection_name
     chroma_client(chroma_server).delete_collection(name)
-    again = CorpusIndex.open(
-        Corpus(folder), served.embedder, cache_dir=tmp_path / "s", chroma_url=chroma_server
-    )
+    settings = IndexSettings(cache_dir=str(tmp_path / "s"), chroma_url=chroma_server)
+    again = Index.open(Corpus(folder), served.embedder, settings)
     assert again.last_sync.rebuilt_store  # the manifest no longer matches the server...
     assert again.last_sync.added == 2  # ...so every document is indexed again
     assert chroma_client(chroma_server).get_collection(name).count() == again.passages
@@ -194,9 +198,9 @@ def test_single_document_on_the_server(
     served = Assistant(backend="extractive", cache_dir=tmp_path / "s")
     answer = served.ask(QUESTIONS[0])
     assert served.index.chroma_url == chroma_server
-    assert not (served.index.path / "chroma").exists()
+    assert not (served.index.folder / "chroma").exists()
     remote = chroma_client(chroma_server).get_collection(served.index.collection_name)
-    assert remote.count() == len(served.index.passages)
+    assert remote.count() == served.index.passages
     assert [(q.start, q.end) for q in answer.quotes] == [
         (q.start, q.end) for q in bot.ask(QUESTIONS[0]).quotes
     ]

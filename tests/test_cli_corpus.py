@@ -164,14 +164,14 @@ def test_index_reports_what_it_added_then_that_nothing_changed(
     first = runs["index"]
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
-    assert lines[0].startswith("corpus index ready: 3 documents, ")
+    assert lines[0].startswith("index ready: 3 documents, ")
     passages = int(lines[0].split(", ")[1].split()[0])
     assert lines[1] == f"3 added, 0 changed, 0 removed, 0 unchanged; {passages} passages embedded"
     assert "index: 100%" in first.stderr  # the progress bar, on stderr
 
     assert cli.main(["--documents", str(cached), "index"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"corpus index ready: 3 documents, {passages} passages in ")
+    assert out[0].startswith(f"index ready: 3 documents, {passages} passages in ")
     assert out[1] == "0 added, 0 changed, 0 removed, 3 unchanged; 0 passages embedded"
     # the folder it reports is the one Assistant(documents=...) answers from
     folder = out[0].rsplit(" at ", 1)[1]
@@ -197,7 +197,7 @@ def test_index_tells_added_changed_and_removed_apart_and_rebuilds(
     _write(folder / "town.txt", "Town news\n\nThe mayor opened the fair.\n")  # added
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("corpus index ready: 3 documents, ")
+    assert out[0].startswith("index ready: 3 documents, ")
     assert out[1].startswith("1 added, 1 changed, 1 removed, 1 unchanged; ")
 
     assert cli.main([*argv, "--rebuild"]) == 0
@@ -210,7 +210,7 @@ def test_index_tells_added_changed_and_removed_apart_and_rebuilds(
 
 
 def test_file_changes_counts_files() -> None:
-    from index.corpus_store import file_changes
+    from index.store import file_changes
 
     before = {"a": "1", "b": "2", "c": "3"}
     after = {"a": "1", "b": "9", "d": "4"}

@@ -19,9 +19,9 @@ from harness import BAKE, HARBOUR
 from assistant.core import Assistant, default_document
 from assistant.errors import AssistantError, DocumentError, IndexBuildError
 from assistant.eval.run import _overlaps, _spans
-from index import corpus_store
 from index.corpus import Corpus, Manifest, corpus_files
-from index.corpus_store import CorpusIndex
+from index.settings import IndexSettings
+from index.store import Index
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from corpus_gen import corpus_terms, generate_article, identifies, write_corpus
@@ -247,16 +247,24 @@ def test_unreadable_file_is_skipped_and_reported(
     assert b.ask("Who closed the port?").status == "answered"
 
 
+def in_cache(cache: Path) -> IndexSettings:
+    return IndexSettings(cache_dir=str(cache))
+
+
+def one_at_a_time(cache: Path, chunk: int) -> IndexSettings:
+    """Index settings in ``cache`` that embed ``chunk`` documents per step."""
+    return IndexSettings(cache_dir=str(cache), chunk_documents=chunk)
+
+
 def test_interrupted_sync_resumes(
     folder: Path, tmp_path: Path, bot: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sync that dies halfway (here: the store fails on the second batch) leaves what was
     done recorded; the next sync embeds only the rest and ends consistent."""
-    monkeypatch.setattr(corpus_store, "CHUNK_DOCUMENTS", 1)
     calls = {"n": 0}
-    original = CorpusIndex._add_documents
+    original = Index._add_documents
 
-    def flaky(self: CorpusIndex, docs: list, report: object) -> list:
+    def flaky(self: Index, docs: list, report: object) -> list:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(28, "No space left on device")
@@ -265,10 +273,10 @@ def test_interrupted_sync_resumes(
     corpus = Corpus(folder)
     cache = tmp_path / "c"
     with monkeypatch.context() as mp:
-        mp.setattr(CorpusIndex, "_add_documents", flaky)
+        mp.setattr(Index, "_add_documents", flaky)
         with pytest.raises(IndexBuildError, match="No space left"):
-            CorpusIndex.open(corpus, bot.embedder, cache_dir=cache)
-    index = CorpusIndex.open(Corpus(folder), bot.embedder, cache_dir=cache)
+            Index.open(corpus, bot.embedder, one_at_a_time(cache, 1))
+    index = Index.open(Corpus(folder), bot.embedder, one_at_a_time(cache, 1))
     report = index.last_sync
     assert report.unchanged == 1 and report.added == 3
     assert len(index.records) == 4
@@ -284,7 +292,6 @@ def test_sync_stopped_between_store_and_manifest_resumes(
 ) -> None:
     """Upserted but not yet recorded (a kill at the worst moment): the next sync keeps what
     is in the store, records it, and rebuilds nothing."""
-    monkeypatch.setattr(corpus_store, "CHUNK_DOCUMENTS", 2)
     calls = {"n": 0}
     original = Manifest.add
 
@@ -298,8 +305,8 @@ def test_sync_stopped_between_store_and_manifest_resumes(
     with monkeypatch.context() as mp:
         mp.setattr(Manifest, "add", dies)
         with pytest.raises(KeyboardInterrupt):
-            CorpusIndex.open(Corpus(folder), bot.embedder, cache_dir=cache)
-    index = CorpusIndex.open(Corpus(folder), bot.embedder, cache_dir=cache)
+            Index.open(Corpus(folder), bot.embedder, one_at_a_time(cache, 2))
+    index = Index.open(Corpus(folder), bot.embedder, one_at_a_time(cache, 2))
     report = index.last_sync
     assert not report.rebuilt_store
     assert (report.unchanged, report.added) == (2, 2)
@@ -333,7 +340,7 @@ def test_store_wiped_behind_our_back_is_rebuilt(
 ) -> None:
     index = corpus_bot.index
     index._collection.delete(where={"document_id": next(iter(index.records))})
-    again = CorpusIndex.open(Corpus(folder), corpus_bot.embedder, cache_dir=tmp_path / "cache")
+    again = Index.open(Corpus(folder), corpus_bot.embedder, in_cache(tmp_path / "cache"))
     assert again.last_sync.rebuilt_store and again.last_sync.added == 4
     assert again._collection.count() == again.passages
 
@@ -342,7 +349,7 @@ def test_file_edited_after_indexing_is_not_quoted_from(corpus_bot: Assistant, fo
     """Offsets would be wrong: the stale document's hits are dropped until the next sync."""
     corpus_bot.ask("Who closed the port?")
     corpus_bot.index.corpus._cache.clear()
-    corpus_bot._answerers.clear()
+    corpus_bot.offline._documents.clear()
     corpus_bot.retriever._retrievers.clear()
     corpus_bot.index._indexes.clear()
     _write(folder / "harbour.txt", "Harbour Report\n\nEverything changed here.\n")
@@ -489,7 +496,7 @@ def test_a_sentence_many_documents_share_does_not_fill_the_pool(
     _boilerplate_corpus(docs, 130)
     b = Assistant(documents=docs, backend="extractive", cache_dir=tmp_path / "c")
     index = b.index
-    assert index.passages > corpus_store.POOL + 130
+    assert index.passages > IndexSettings().pool + 130
     # one vector per distinct text: the shared sentence is stored once there
     assert index._distinct.count() == len(index._group_keys) == index.passages - 129
     spokesman = next(d["id"] for d in b.documents if d["title"] == "Ministry Briefing")
@@ -533,6 +540,6 @@ def test_shared_texts_wiped_behind_our_back_are_rebuilt(
 ) -> None:
     index = corpus_bot.index
     index._distinct.delete(ids=[k.decode() for k in index._group_keys[:3]])
-    again = CorpusIndex.open(Corpus(folder), corpus_bot.embedder, cache_dir=tmp_path / "cache")
+    again = Index.open(Corpus(folder), corpus_bot.embedder, in_cache(tmp_path / "cache"))
     assert again.last_sync.rebuilt_store and again.last_sync.added == 4
     assert again._distinct.count() == len(again._group_keys)

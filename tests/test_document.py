@@ -11,6 +11,8 @@ import pytest
 from index.document import FOOTNOTE_NOT_INCLUDED, SECTIONS, Document
 from index.load import load_document
 
+pytestmark = pytest.mark.fast
+
 SHARED_COPY = Path("/work/shared/documents/kazakhstan-colour-revolution-riots.txt")
 
 TITLE = "Kazakhstan: “Colour Revolution” Riots Explode"

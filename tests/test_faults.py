@@ -9,7 +9,6 @@ that answers with something that is not JSON at all.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,8 +24,11 @@ from harness import LIGHTHOUSE, ROOT, free_port, predict, serve_in_process, stop
 from scripted_server import TEST_API_KEY, Reply, ScriptedServer, answer
 
 from assistant import Assistant, AssistantError, web
+from assistant.openai_backend import OpenAIBackend
+from index.corpus import Corpus
 from index.load import load_document
-from index.store import HybridIndex
+from index.settings import IndexSettings
+from index.store import Index
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 
@@ -56,12 +58,15 @@ def assert_builder(data: dict, text: str) -> None:
 
 
 def no_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From here on, any index build fails the test: what is on disk must be used."""
+    """From here on, embedding any document fails the test: what is on disk must be used."""
+    original = Index._add_documents
 
-    def refuse(self: HybridIndex, *args: object, **kwargs: object) -> float:
-        raise AssertionError(f"unexpected rebuild of {self.path}")
+    def refuse(self: Index, docs: list, report: object) -> list:
+        if docs:
+            raise AssertionError(f"unexpected rebuild of {self.folder}")
+        return original(self, docs, report)
 
-    monkeypatch.setattr(HybridIndex, "build", refuse)
+    monkeypatch.setattr(Index, "_add_documents", refuse)
 
 
 # -- the index folder deleted or corrupted while the page runs --------------------------------
@@ -87,14 +92,15 @@ def test_index_broken_while_the_page_runs_is_rebuilt(page_bot, fault, monkeypatc
     with serve_in_process(page_bot) as url:
         client = Client(url, verbose=False)
         assert_builder(predict(client, "/ask", question=QUESTION), text)
-        path = page_bot.index.path
+        path = page_bot.index.folder
         fault(path)
         for _ in range(2):  # the first question after the fault, and the one after it
             assert_builder(predict(client, "/ask", question=QUESTION), text)
     # a restarted page answers too, and the restart after it uses the folder as it is
     cache = path.parents[1]
-    assert Assistant(page_bot.document_path, backend="extractive", cache_dir=cache).ask(QUESTION)
-    assert json.loads((path / "meta.json").read_text())["passages"]
+    restarted = Assistant(page_bot.document_path, backend="extractive", cache_dir=cache)
+    assert restarted.ask(QUESTION).quotes
+    assert list(restarted.index.records) == [page_bot.document.id]
     no_build(monkeypatch)
     fresh = Assistant(page_bot.document_path, backend="extractive", cache_dir=cache)
     assert fresh.ask(QUESTION).quotes
@@ -105,10 +111,10 @@ def test_unusable_cache_is_a_clear_error_then_recovers(page_bot: Assistant) -> N
     """The whole index folder replaced by a file: nothing can be rebuilt, so the page says
     so in words; once the folder is usable again the same page answers."""
     text = page_bot.document.text
-    root = page_bot.index.path.parent
+    root = page_bot.index.folder.parent
     with serve_in_process(page_bot) as url:
         client = Client(url, verbose=False)
-        _garbage_sqlite(page_bot.index.path)  # the open store breaks...
+        _garbage_sqlite(page_bot.index.folder)  # the open store breaks...
         shutil.rmtree(root)  # ...and it cannot be rebuilt where it was
         root.write_text("not a folder")
         with pytest.raises(AppError) as info:
@@ -124,16 +130,17 @@ def test_unusable_cache_is_a_clear_error_then_recovers(page_bot: Assistant) -> N
     "damage",
     [
         "chroma/chroma.sqlite3",
-        "bm25/params.index.json",
-        "vocab.json",
-        "vocab.npy",
-        "meta.json",
+        "derived/bm25/params.index.json",
+        "derived/vocab.json",
+        "derived/vocab.npy",
+        "derived/meta.json",
+        "manifest.sqlite",
     ],
 )
 def test_corrupted_index_on_disk_is_rebuilt_at_start(page_bot, damage, monkeypatch) -> None:
-    """A page restarted on a damaged index folder (meta intact or not) rebuilds it instead
-    of refusing to start; the next start then loads the repaired folder as it is."""
-    path = page_bot.index.path
+    """A page restarted on a damaged index folder rebuilds what is damaged instead of
+    refusing to start; the next start then loads the repaired folder as it is."""
+    path = page_bot.index.folder
     target = path / damage
     assert target.exists(), sorted(p.name for p in target.parent.iterdir())
     target.write_bytes(b"\x00garbage{" * 64)
@@ -163,8 +170,8 @@ def test_build_killed_midway_leaves_the_previous_index_serving(
     cache = tmp_path / "cache"
     served = Assistant(doc, backend="extractive", cache_dir=cache)
     served.ask(QUESTION)
-    path = served.index.path
-    meta = (path / "meta.json").read_text()
+    path = served.index.folder
+    meta = (path / "derived" / "meta.json").read_text()
     env = {**os.environ, "ASSISTANT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     env.pop("ASSISTANT_CHROMA_URL", None)
     proc = subprocess.Popen(
@@ -187,7 +194,7 @@ def test_build_killed_midway_leaves_the_previous_index_serving(
     finally:
         stop(proc)
     assert proc.returncode == -signal.SIGKILL
-    assert (path / "meta.json").read_text() == meta  # the previous index, untouched
+    assert (path / "derived" / "meta.json").read_text() == meta  # the previous one, untouched
     assert_builder(served.ask(QUESTION).to_dict(), served.document.text)  # still serving
     leftovers = list(path.parent.glob(".build-*"))
     assert leftovers  # a SIGKILLed build cannot clean up after itself...
@@ -195,7 +202,6 @@ def test_build_killed_midway_leaves_the_previous_index_serving(
     for folder in leftovers:
         os.utime(folder, (hours_ago, hours_ago))
     small = Assistant(write(tmp_path / "small.md", LIGHTHOUSE), "extractive", cache_dir=cache)
-    small.__dict__["embedder"] = bot.embedder
     small.ask(QUESTION)  # ...so the next build (of anything) sweeps what it left
     assert not list(path.parent.glob(".build-*"))
     no_build(monkeypatch)
@@ -238,9 +244,7 @@ def llm_bot_factory(bot: Assistant, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_API_KEY", TEST_API_KEY)
 
     def make(url: str) -> Assistant:
-        b = Assistant(backend="openai", base_url=url, timeout=2.0, max_retries=0)
-        for attr in ("embedder", "index", "retriever", "verifier"):
-            b.__dict__[attr] = getattr(bot, attr)
+        b = bot.with_answerer(OpenAIBackend(base_url=url, timeout=2.0, max_retries=0))
         return b
 
     return make
@@ -296,9 +300,9 @@ def test_every_deliberate_error_is_an_assistant_error(tmp_path: Path) -> None:
     with pytest.raises(AssistantError):
         load_document(write(tmp_path / "x.txt", b"\x00\x01binary"))
     with pytest.raises(AssistantError):
-        HybridIndex.open(
-            load_document(write(tmp_path / "d.txt", "A title\n\nOne line.\n")),
-            cache_dir=write(tmp_path / "file", "not a folder"),
+        Index.open(
+            Corpus([write(tmp_path / "d.txt", "A title\n\nOne line.\n")]),
+            settings=IndexSettings(cache_dir=str(write(tmp_path / "file", "not a folder"))),
         )
 
 
@@ -345,7 +349,6 @@ def test_chroma_server_down_is_a_clear_error_then_recovers(
     chroma = start_chroma(tmp_path / "chroma-data", port, log)
     try:
         b = Assistant(doc_path, backend="extractive", cache_dir=tmp_path / "cache")
-        b.__dict__["embedder"] = bot.embedder
         text = b.document.text
         with serve_in_process(b) as url:
             client = Client(url, verbose=False)

@@ -1,8 +1,12 @@
-"""The persisted hybrid index: cache keys, build-once, crash safety, search, RRF fusion."""
+"""The persisted index: cache keys, incremental syncs, crash safety, search, RRF fusion.
+
+One document is an index of one: these tests open the article alone; the same index over
+many documents is exercised in ``test_corpus.py``.
+"""
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 import time
@@ -15,20 +19,15 @@ import pytest
 from assistant.core import Assistant
 from assistant.errors import IndexBuildError
 from index import embed as embed_module
+from index.corpus import Corpus
 from index.document import Document, Sentence
 from index.embed import Embedder, exported_model, model_cache_dir
-from index.load import load_document
-from index.store import (
-    COLLECTION,
-    RRF_K,
-    Hit,
-    HybridIndex,
-    MemoryIndex,
-    chroma_client,
-    fuse,
-    passage_view,
-)
+from index.search import Hit, MemoryIndex, fuse, passage_view
+from index.settings import IndexSettings, Settings
+from index.store import COLLECTION, Index, chroma_client
 
+RRF_K = IndexSettings().rrf_k
+ROOT = Path(__file__).resolve().parents[1]
 SMALL_DOC = (
     "Harbour Report\n\n"
     "Fishing boats returned early because of the storm. The harbour master closed the port "
@@ -47,23 +46,16 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("index-cache")
 
 
+def _settings(cache: Path, **more: object) -> IndexSettings:
+    return IndexSettings(cache_dir=str(cache), **more)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
-def built(document: Document, embedder: Embedder, cache: Path) -> tuple[HybridIndex, float, int]:
-    """A fresh build of the article's index in an empty cache: (index, seconds, builds run)."""
-    calls: list[float] = []
-    original = HybridIndex.build
-
-    def counting_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
-        seconds = original(self, progress, **kwargs)
-        calls.append(seconds)
-        return seconds
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(HybridIndex, "build", counting_build)
-        started = time.perf_counter()
-        index = HybridIndex.open(document, embedder, cache_dir=cache)
-        seconds = time.perf_counter() - started
-    return index, seconds, len(calls)
+def built(document: Document, embedder: Embedder, cache: Path) -> tuple[Index, float]:
+    """A fresh build of the article's index in an empty cache: (index, seconds)."""
+    started = time.perf_counter()
+    index = Index.open(Corpus([document.path]), embedder, _settings(cache))
+    return index, time.perf_counter() - started
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -74,97 +66,95 @@ def _leftovers(root: Path) -> list[str]:
 
 
 def test_first_open_builds_into_the_keyed_folder(
-    built: tuple[HybridIndex, float, int], document: Document, embedder: Embedder, cache: Path
+    built: tuple[Index, float], document: Document, embedder: Embedder, cache: Path
 ) -> None:
-    index, _, builds = built
-    assert builds == 1
-    assert index.path == cache / "index" / HybridIndex.key(document, embedder)
-    assert {p.name for p in index.path.iterdir()} >= {
-        "chroma", "bm25", "vocab.json", "vocab.npy", "meta.json"
+    index, _ = built
+    report = index.last_sync
+    passages = [s for s in document.sentences if s.text.strip()]
+    assert (report.added, report.embedded) == (1, len(passages))
+    assert index.folder == cache / "index" / Index.key(index.corpus, embedder)
+    assert {p.name for p in index.folder.iterdir()} >= {"chroma", "derived", "manifest.sqlite"}
+    assert {p.name for p in (index.folder / "derived").iterdir()} >= {
+        "bm25", "vocab.json", "vocab.npy", "meta.json", "lexicon.json", "passages.npz"
     }  # fmt: skip
-    meta = json.loads((index.path / "meta.json").read_text())
-    assert meta["document"] == document.id
-    assert meta["model"] == embedder.key
-    assert meta["passages"] == [s.id for s in document.sentences]
-    assert meta["chroma"] == "embedded"
-    assert _leftovers(cache / "index") == [index.path.name]  # no temp folders left behind
+    assert list(index.records) == [document.id] and len(index) == 1
+    assert index.passages == len(passages) == index._collection.count()
+    assert _leftovers(cache / "index") == [index.folder.name]  # no temp folders left behind
 
 
 def test_second_open_loads_without_building(
-    built: tuple[HybridIndex, float, int],
-    document: Document,
-    embedder: Embedder,
-    cache: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    built: tuple[Index, float], document: Document, embedder: Embedder, cache: Path
 ) -> None:
-    index, build_seconds, _ = built
-    meta = index.path / "meta.json"
-    before = meta.stat().st_mtime_ns
-
-    def no_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
-        raise AssertionError("a valid index was rebuilt")
-
-    monkeypatch.setattr(HybridIndex, "build", no_build)
+    index, build_seconds = built
     started = time.perf_counter()
-    again = HybridIndex.open(document, embedder, cache_dir=cache)
+    again = Index.open(Corpus([document.path]), embedder, _settings(cache))
     seconds = time.perf_counter() - started
-    assert again.path == index.path
-    assert meta.stat().st_mtime_ns == before
-    assert seconds < 1.0 and seconds < build_seconds / 3
+    report = again.last_sync
+    assert again.folder == index.folder
+    assert (report.added, report.embedded, report.unchanged) == (0, 0, 1)
+    assert seconds < 1.0 and seconds < build_seconds / 2
     assert [h.passage.id for h in again.search("police injured", k=3)] == [
         h.passage.id for h in index.search("police injured", k=3)
     ]
 
 
-def test_changed_document_gets_another_folder(
+def test_edited_document_is_reindexed_in_place(
     document: Document, embedder: Embedder, tmp_path: Path
 ) -> None:
-    changed_path = tmp_path / "article.txt"
-    changed_path.write_text(document.text.replace("over 100 police", "over 200 police"), "utf-8")
-    changed = load_document(changed_path)
-    assert changed.id != document.id
-    assert HybridIndex.key(changed, embedder) != HybridIndex.key(document, embedder)
-    # the same text elsewhere is the same index
-    same_path = tmp_path / "copy.txt"
-    same_path.write_text(document.text, "utf-8")
-    assert HybridIndex.key(load_document(same_path), embedder) == HybridIndex.key(
-        document, embedder
-    )
+    """A document is known by the hash of its text: an edit is one document out and one in,
+    in the same folder; the same text elsewhere is the same document."""
+    path = tmp_path / "article.txt"
+    path.write_text(document.text, "utf-8")
+    settings = _settings(tmp_path / "cache")
+    first = Index.open(Corpus([path]), embedder, settings)
+    assert list(first.records) == [document.id]
+    path.write_text(document.text.replace("over 100 police", "over 200 police"), "utf-8")
+    again = Index.open(Corpus([path]), embedder, settings)
+    assert again.folder == first.folder
+    assert (again.last_sync.added, again.last_sync.removed) == (1, 1)
+    assert list(again.records) != [document.id]
+    assert again.last_sync.files == {"added": 0, "changed": 1, "removed": 0, "unchanged": 0}
 
 
-def test_other_embedding_model_gets_another_folder(document: Document, embedder: Embedder) -> None:
+def test_other_embedding_model_or_server_gets_another_folder(
+    document: Document, embedder: Embedder
+) -> None:
+    corpus = Corpus([document.path])
     other = Embedder(model_path="/models/some-other-minilm")
     assert other.key != embedder.key
-    assert HybridIndex.key(document, other) != HybridIndex.key(document, embedder)
+    assert Index.key(corpus, other) != Index.key(corpus, embedder)
+    local = Index.key(corpus, embedder)
+    assert Index.key(corpus, embedder, "http://127.0.0.1:8000") != local
+    assert Index.key(corpus, embedder, None) == local
 
 
-def test_stale_meta_is_rebuilt(
-    document: Document, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "damage", ["derived/meta.json", "derived/vocab.npy", "derived/lexicon.json", "manifest.sqlite"]
+)
+def test_damaged_files_are_rebuilt_at_open(
+    document: Document, embedder: Embedder, tmp_path: Path, damage: str
 ) -> None:
-    """A folder whose meta.json does not describe this document's passages is not trusted."""
-    path = tmp_path / "index" / HybridIndex.key(document, embedder)
-    path.mkdir(parents=True)
-    (path / "meta.json").write_text(json.dumps({"format": 3, "passages": ["x"]}))
-    built: list[bool] = []
-
-    def fake_build(self: HybridIndex, progress: bool = False, **kwargs: object) -> float:
-        built.append(True)
-        raise IndexBuildError("stop here")
-
-    monkeypatch.setattr(HybridIndex, "build", fake_build)
-    with pytest.raises(IndexBuildError):
-        HybridIndex.open(document, embedder, cache_dir=tmp_path)
-    assert built == [True]
+    """Derived data is derived again (no embedding); a damaged manifest is started afresh
+    and the store reconciled with the files."""
+    settings = _settings(tmp_path / "cache")
+    first = Index.open(Corpus([document.path]), embedder, settings)
+    question = [h.passage.id for h in first.search("police injured", k=3)]
+    first.close()
+    (first.folder / damage).write_bytes(b"\x00garbage{" * 64)
+    again = Index.open(Corpus([document.path]), embedder, settings)
+    assert [h.passage.id for h in again.search("police injured", k=3)] == question
+    if damage.startswith("derived"):
+        assert again.last_sync.embedded == 0
 
 
 # -- crash safety -------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def small_doc(tmp_path: Path) -> Document:
+def small_doc(tmp_path: Path) -> Path:
     path = tmp_path / "harbour.txt"
     path.write_text(SMALL_DOC, encoding="utf-8")
-    return load_document(path)
+    return path
 
 
 def _boom(*args: object, **kwargs: object) -> None:
@@ -173,28 +163,31 @@ def _boom(*args: object, **kwargs: object) -> None:
 
 @pytest.mark.parametrize(
     ("target", "name"),
-    [(bm25s.BM25, "save"), (np, "save")],
-    ids=["bm25-save", "np-save"],
+    [(bm25s.BM25, "save"), (np, "savez")],
+    ids=["bm25-save", "np-savez"],
 )
-def test_crashed_build_leaves_nothing_behind(
-    small_doc: Document,
+def test_crashed_build_leaves_no_temp_folder_and_resumes(
+    small_doc: Path,
     embedder: Embedder,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     target: object,
     name: str,
 ) -> None:
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(target, name, _boom)
-    with pytest.raises(IndexBuildError, match=r"index build failed: .*No space left"):
-        HybridIndex.open(small_doc, embedder, cache_dir=cache)
-    root = cache / "index"
-    assert not (root / HybridIndex.key(small_doc, embedder)).exists()
-    assert _leftovers(root) == []
+    settings = _settings(tmp_path / "cache")
+    with monkeypatch.context() as mp:
+        mp.setattr(target, name, _boom)
+        with pytest.raises(IndexBuildError, match=r"index update failed: .*No space left"):
+            Index.open(Corpus([small_doc]), embedder, settings)
+    folders = list((tmp_path / "cache" / "index").iterdir())
+    assert len(folders) == 1 and not list(folders[0].glob(".derived-*"))
+    again = Index.open(Corpus([small_doc]), embedder, settings)
+    assert again.last_sync.embedded == 0  # what was embedded before the crash is kept
+    assert again.search("harbour master", k=1)
 
 
 def test_interrupted_build_leaves_no_temp_folder(
-    small_doc: Document, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_doc: Path, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C during the first build is the commonest crash of all: the interrupt must
     propagate, and the half-written temp folder must still be removed."""
@@ -202,44 +195,72 @@ def test_interrupted_build_leaves_no_temp_folder(
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    cache = tmp_path / "cache"
     monkeypatch.setattr(bm25s.BM25, "save", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        HybridIndex.open(small_doc, embedder, cache_dir=cache)
-    assert _leftovers(cache / "index") == []
+        Index.open(Corpus([small_doc]), embedder, _settings(tmp_path / "cache"))
+    (folder,) = (tmp_path / "cache" / "index").iterdir()
+    assert not list(folder.glob(".derived-*"))
+
+
+def test_a_second_index_of_the_same_files_reuses_the_first(
+    small_doc: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    """Another process opening the same documents later finds them indexed: it embeds
+    nothing and replaces nothing."""
+    settings = _settings(tmp_path / "cache")
+    first = Index.open(Corpus([small_doc]), embedder, settings)
+    second = Index.open(Corpus([small_doc]), embedder, settings)
+    assert second.folder == first.folder and second.last_sync.embedded == 0
+    assert _leftovers(tmp_path / "cache" / "index") == [first.folder.name]
+
+
+def test_rebuild_swaps_a_complete_index_in(
+    small_doc: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path / "cache")
+    first = Index.open(Corpus([small_doc]), embedder, settings)
+    again = Index.open(Corpus([small_doc]), embedder, settings, rebuild=True)
+    assert again.last_sync.rebuilt_store and again.last_sync.embedded == first.passages
+    assert again.folder == first.folder
+    assert _leftovers(tmp_path / "cache" / "index") == [first.folder.name]
+    assert again.search("harbour master", k=1)
 
 
 # -- search -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
-def test_search_modes(built: tuple[HybridIndex, float, int], document: Document, mode: str) -> None:
-    index = built[0]
-    hits = index.search("How many police were injured?", k=5, mode=mode)
-    assert 0 < len(hits) <= 5
-    assert all(isinstance(h, Hit) for h in hits)
-    for h in hits:
-        p = h.passage
-        assert document.text[p.start : p.end] == p.text
-        assert p in document.sentences
-    scores = [h.score for h in hits]
-    assert scores == sorted(scores, reverse=True)
-    gold = "with over 100 police injured.[9]"
-    assert any(h.passage.text.endswith(gold) for h in hits[:3])
-    if mode == "bm25":
-        assert all(h.dense_rank is None and h.bm25_rank is not None for h in hits)
-    elif mode == "dense":
-        assert all(h.bm25_rank is None and h.dense_rank is not None for h in hits)
-        assert all(-1.0 <= h.dense <= 1.0 for h in hits)
+def test_search_modes(built: tuple[Index, float], document: Document, mode: str) -> None:
+    for index in (built[0], built[0].document_index(document.id)):
+        hits = index.search("How many police were injured?", k=5, mode=mode)
+        assert 0 < len(hits) <= 5
+        assert all(isinstance(h, Hit) for h in hits)
+        for h in hits:
+            p = h.passage
+            assert document.text[p.start : p.end] == p.text
+            assert p in document.sentences
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)
+        gold = "with over 100 police injured.[9]"
+        assert any(h.passage.text.endswith(gold) for h in hits[:3])
+        if mode == "bm25":
+            assert all(h.dense_rank is None and h.bm25_rank is not None for h in hits)
+        elif mode == "dense":
+            assert all(h.bm25_rank is None and h.dense_rank is not None for h in hits)
+            assert all(-1.0 <= h.dense <= 1.0 for h in hits)
 
 
-def test_search_rejects_unknown_mode(built: tuple[HybridIndex, float, int]) -> None:
-    with pytest.raises(ValueError, match="unknown retrieval mode"):
-        built[0].search("police", mode="semantic")
+def test_search_rejects_unknown_mode(built: tuple[Index, float], document: Document) -> None:
+    for index in (built[0], built[0].document_index(document.id)):
+        with pytest.raises(ValueError, match="unknown retrieval mode"):
+            index.search("police", mode="semantic")
 
 
-def test_bm25_with_no_known_terms_finds_nothing(built: tuple[HybridIndex, float, int]) -> None:
+def test_bm25_with_no_known_terms_finds_nothing(
+    built: tuple[Index, float], document: Document
+) -> None:
     assert built[0].search("zzzqx qqqwv", mode="bm25") == []
+    assert built[0].document_index(document.id).search("zzzqx qqqwv", mode="bm25") == []
 
 
 # -- reciprocal rank fusion ---------------------------------------------------------------------
@@ -298,17 +319,18 @@ def test_fuse_of_one_ranking_keeps_its_order() -> None:
     assert fuse(by_id, {}, {}, k=3) == []
 
 
-# -- importability ------------------------------------------------------------------------------
+# -- layers and importability -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "module", ["index.load", "index.store", "index.embed", "index.corpus", "index.corpus_store"]
+    "module",
+    ["index.load", "index.store", "index.embed", "index.corpus", "index.search", "index.lexicon"],
 )
 def test_index_modules_import_first(module: str) -> None:
     """``import index.load`` in a fresh interpreter (a script, a notebook, the benchmark)
     must not depend on ``assistant`` having been imported before."""
     result = subprocess.run(
-        [sys.executable, "-c", f"import {module}"],
+        [sys.executable, "-c", f"import {module}, sys; assert 'assistant' not in sys.modules"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -317,32 +339,35 @@ def test_index_modules_import_first(module: str) -> None:
     assert result.returncode == 0, result.stderr.strip().splitlines()[-1]
 
 
-# -- a document of a corpus searches as its own index does ---------------------------------------
+def test_index_imports_nothing_from_assistant() -> None:
+    """The bottom layer stands alone: no module of ``index/`` imports ``assistant``."""
+    offenders = []
+    for path in sorted((ROOT / "index").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "assistant"]
+    assert offenders == []
 
 
-def test_memory_index_searches_like_the_hybrid_index(
-    built: tuple[HybridIndex, float, int], document: Document, embedder: Embedder
+# -- a document searched on its own ---------------------------------------------------------------
+
+
+def test_document_index_uses_the_stored_vectors(
+    built: tuple[Index, float], document: Document, embedder: Embedder
 ) -> None:
     index = built[0]
-    got = index._collection.get(include=["embeddings"])
-    by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
-    vectors = np.stack([by_id[p.id] for p in index.passages])
-    memory = MemoryIndex(document, embedder, vectors, index.vocabulary)
-    for question in ["How many police were injured?", "Who funds NEXTA?", "curfew in Almaty"]:
-        for mode in ("hybrid", "dense", "bm25"):
-            a = [(h.passage.id, h.dense_rank, h.bm25_rank) for h in index.search(question, 8, mode)]
-            b = [
-                (h.passage.id, h.dense_rank, h.bm25_rank) for h in memory.search(question, 8, mode)
-            ]
-            assert a == b, (question, mode)
+    memory = index.document_index(document.id)
+    passages = [p for p in document.sentences if p.text.strip()]
+    fresh = embedder.encode([passage_view(p) for p in passages])
+    assert float((memory._vectors * fresh).sum(axis=1).min()) > 0.9999
     with pytest.raises(IndexBuildError, match="vectors for"):
-        MemoryIndex(document, embedder, vectors[:3], index.vocabulary)
-
-
-def test_server_index_has_its_own_key(document: Document, embedder: Embedder) -> None:
-    local = HybridIndex.key(document, embedder)
-    assert HybridIndex.key(document, embedder, "http://127.0.0.1:8000") != local
-    assert HybridIndex.key(document, embedder, None) == local
+        MemoryIndex(document, embedder, fresh[:3], memory.vocabulary)
 
 
 def test_embedded_client_needs_a_folder() -> None:
@@ -385,7 +410,7 @@ def test_backend_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     keys = {Embedder(backend=b).key for b in ("onnx", "onnx-int8", "torch")}
     assert len(keys) == 3
     monkeypatch.setenv("ASSISTANT_EMBED_BACKEND", "onnx-int8")
-    assert Embedder().backend == "onnx-int8"
+    assert Embedder(settings=Settings.from_env().index).backend == "onnx-int8"
     with pytest.raises(IndexBuildError, match="unknown embedding backend"):
         Embedder(backend="tensorflow")
 
@@ -410,18 +435,19 @@ def test_build_adds_in_batches_chroma_accepts(
     from chromadb.api.models.Collection import Collection
 
     adds: list[int] = []
-    original_add = Collection.add
+    original = Collection.upsert
 
-    def counting_add(self: Collection, *args: object, **kwargs: object) -> None:
-        adds.append(len(kwargs["ids"]))  # type: ignore[arg-type]
-        return original_add(self, *args, **kwargs)
+    def counting_upsert(self: Collection, *args: object, **kwargs: object) -> None:
+        if self.name == COLLECTION:
+            adds.append(len(kwargs["ids"]))  # type: ignore[arg-type]
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Client, "get_max_batch_size", lambda self: 7)
-    monkeypatch.setattr(Collection, "add", counting_add)
-    index = HybridIndex.open(document, embedder, cache_dir=tmp_path / "cache")
-    n = len(document.sentences)
+    monkeypatch.setattr(Collection, "upsert", counting_upsert)
+    index = Index.open(Corpus([document.path]), embedder, _settings(tmp_path / "cache"))
+    n = len([s for s in document.sentences if s.text.strip()])
     assert adds == [7] * (n // 7) + ([n % 7] if n % 7 else [])
-    stored = chroma_client(None, index.path / "chroma").get_collection(COLLECTION)
+    stored = chroma_client(None, index.folder / "chroma").get_collection(COLLECTION)
     assert stored.count() == n
     last = document.sentences[-1]
     assert last.id in [h.passage.id for h in index.search(last.text, k=3, mode="dense")]

@@ -9,7 +9,9 @@ import pytest
 from assistant.core import Assistant
 from assistant.errors import AssistantError, DocumentError
 from index.document import Document
-from index.load import load_document
+from index.load import load_document, parse_markdown
+
+pytestmark = pytest.mark.fast
 
 MARKDOWN_FOOTNOTES = """\
 # Floods in Riverton
@@ -308,3 +310,11 @@ def test_assistant_on_markdown_abstains_on_outside_question(md_bot: Assistant) -
     answer = md_bot.ask("What is the GDP of France?")
     assert answer.status == "not_in_document"
     assert answer.quotes == [] and answer.claims == []
+
+
+def test_a_list_nested_in_a_list_item_is_read_once() -> None:
+    """Found by the property test: the nested list's line was a second block with the
+    same offsets, so two passages shared an id and the index refused them."""
+    doc = parse_markdown("\n\nNotes\n\n1. * the.\n\n- a\n  - b\n- c\n")
+    assert [b.text for b in doc.blocks] == ["Notes", "* the.", "a", "b", "c"]
+    assert len({s.id for s in doc.sentences}) == len(doc.sentences)

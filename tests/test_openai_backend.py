@@ -30,7 +30,7 @@ from index.document import Sentence
 from prompts import render
 
 pytest_plugins = ["conftest_openai"]
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.fast]
 
 PASSAGES = [
     Sentence(
@@ -310,7 +310,7 @@ def test_rewrite_uses_history_and_returns_the_standalone_question(
         {"role": "user", "content": "Which organisations does the article mention?"},
         {"role": "assistant", "content": "The author names NEXTA, a Polish based front."},
     ]
-    question, usage = make(scripted_server).rewrite("and what about Belarus?", history)
+    question, usage = make(scripted_server).rewrite_question("and what about Belarus?", history)
 
     assert question == "What does the article say about NEXTA and Belarus?"
     assert (usage.prompt_tokens, usage.completion_tokens) == (150, 12)
@@ -325,7 +325,7 @@ def test_rewrite_uses_history_and_returns_the_standalone_question(
 def test_rewrite_without_history_makes_no_request(
     openai_backend: OpenAIBackend, scripted_server: ScriptedServer
 ) -> None:
-    question, usage = openai_backend.rewrite("Who is Psaki?", [])
+    question, usage = openai_backend.rewrite_question("Who is Psaki?", [])
     assert question == "Who is Psaki?"
     assert (usage.prompt_tokens, usage.completion_tokens) == (0, 0)
     assert scripted_server.history == []

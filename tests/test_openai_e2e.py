@@ -6,6 +6,7 @@ import pytest
 from scripted_server import TEST_API_KEY, answer
 
 from assistant import Assistant
+from assistant.openai_backend import OpenAIBackend
 from assistant.types import Answer
 
 pytest_plugins = ["conftest_openai"]
@@ -19,9 +20,7 @@ INJURED = (
 @pytest.fixture
 def llm_bot(openai_env, bot) -> Assistant:
     """An OpenAI-backed assistant sharing the session's loaded index and model."""
-    b = Assistant(backend="openai", timeout=3.0, max_retries=1)
-    for attr in ("embedder", "index", "retriever", "verifier"):
-        b.__dict__[attr] = getattr(bot, attr)
+    b = bot.with_answerer(OpenAIBackend(timeout=3.0, max_retries=1))
     return b
 
 

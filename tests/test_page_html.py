@@ -13,6 +13,8 @@ from assistant.page_html import answer_html, render_claims_map, render_document
 from assistant.types import Answer, Claim, Quote
 from index.load import load_document
 
+pytestmark = pytest.mark.fast
+
 
 class Segments(HTMLParser):
     """Collects every ``span.seg`` (offsets, classes, text) and every badge's text."""

@@ -11,6 +11,8 @@ import prompts
 from assistant.errors import AssistantError, PromptError
 from prompts import render
 
+pytestmark = pytest.mark.fast
+
 SHIPPED = ["answer_system", "answer_user", "rewrite"]
 
 

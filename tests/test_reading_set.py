@@ -9,6 +9,8 @@ import pytest
 
 from assistant.eval.reading import ROOT, load_set, summary, validate
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture(scope="module")
 def reading_set():

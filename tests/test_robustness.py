@@ -9,9 +9,11 @@ from pathlib import Path
 
 from assistant import Assistant
 from assistant.types import Draft, DraftClaim
+from index.corpus import Corpus
 from index.embed import Embedder
 from index.load import load_document
-from index.store import HybridIndex
+from index.settings import IndexSettings
+from index.store import Index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +40,7 @@ def test_answer_whose_every_quote_is_invented_is_not_in_document(bot: Assistant)
         [DraftClaim("The author says 300 people died.", ["300 people died in Almaty"])],
         backend="scripted",
     )
-    answer = bot.verifier.verify(draft, "How many people died?")
+    answer = bot.verify(draft, "How many people died?")
     assert answer.status == "not_in_document" and answer.quotes == []
     assert [c.supported for c in answer.claims] == [False]
     assert "The author says 300 people died. [unsupported]" in answer.text
@@ -46,14 +48,16 @@ def test_answer_whose_every_quote_is_invented_is_not_in_document(bot: Assistant)
 
 
 def test_a_second_build_of_the_same_index_keeps_the_first(tmp_path: Path, bot: Assistant) -> None:
-    doc = load_document(_write(tmp_path / "c.txt", "Title\n\nOne sentence here. Another one.\n"))
+    path = _write(tmp_path / "c.txt", "Title\n\nOne sentence here. Another one.\n")
     embedder: Embedder = bot.embedder
-    first = HybridIndex.open(doc, embedder, cache_dir=str(tmp_path / "cache"))
-    meta = (first.path / "meta.json").read_text()
-    # Another process finishing the same build later must not replace (or delete) it.
-    HybridIndex(doc, embedder, first.path).build()
-    assert (first.path / "meta.json").read_text() == meta
-    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name]
+    settings = IndexSettings(cache_dir=str(tmp_path / "cache"))
+    first = Index.open(Corpus([path]), embedder, settings)
+    meta = (first.folder / "derived" / "meta.json").read_text()
+    # Another process syncing the same documents later must not replace (or delete) it.
+    second = Index(Corpus([path]), embedder, first.folder, settings)
+    assert second.sync().embedded == 0
+    assert (first.folder / "derived" / "meta.json").read_text() == meta
+    assert sorted(p.name for p in first.folder.parent.iterdir()) == [first.folder.name]
 
 
 def test_cli_in_a_pipeline_ends_quietly(tmp_path: Path) -> None:

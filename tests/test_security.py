@@ -41,6 +41,7 @@ from scripted_server import Reply, ScriptedServer, answer
 
 from assistant import Assistant, web
 from assistant.errors import BackendError
+from assistant.openai_backend import OpenAIBackend
 from assistant.page_html import answer_html
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
@@ -269,9 +270,7 @@ def test_planted_key_in_process_logs_answers_and_errors(
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     with ScriptedServer() as model:
-        llm = Assistant(backend="openai", base_url=model.url, timeout=0.5, max_retries=1)
-        for attr in ("embedder", "index", "retriever", "verifier"):
-            llm.__dict__[attr] = getattr(bot, attr)
+        llm = bot.with_answerer(OpenAIBackend(base_url=model.url, timeout=0.5, max_retries=1))
         model.enqueue_delay(2).enqueue_delay(2)  # a timeout, retried once
         model.enqueue_error(401, f"Incorrect API key provided: {key}")
         model.enqueue_error(500, f"boom {key}", times=2)
@@ -285,8 +284,8 @@ def test_planted_key_in_process_logs_answers_and_errors(
             seen += [json.dumps(a.to_full_dict()), answer_html(a), repr(a)]
         model.enqueue_error(500, f"boom {key}", times=2)
         with pytest.raises(BackendError) as info:
-            llm.llm.draft(POLICE, [])
-        seen += [str(info.value), repr(info.value), repr(llm.llm), llm.backend_label]
+            llm.answerer.draft(POLICE, [])
+        seen += [str(info.value), repr(info.value), repr(llm.answerer), llm.backend_label]
         sent = {r.headers.get("authorization") for r in model.history}
     assert sent == {f"Bearer {key}"}
     for text in [*seen, caplog.text]:
@@ -304,9 +303,7 @@ def test_a_model_echoing_the_key_shows_it_masked_streamed_or_not(
     quote = bot.document.text[bot.document.text.index("over 100 police injured") :][:23]
     echo = answer((f"The key is {key}; over 100 police were injured.", [quote]))
     with ScriptedServer() as model:
-        llm = Assistant(backend="openai", base_url=model.url, timeout=5, max_retries=0)
-        for attr in ("embedder", "index", "retriever", "verifier"):
-            llm.__dict__[attr] = getattr(bot, attr)
+        llm = bot.with_answerer(OpenAIBackend(base_url=model.url, timeout=5, max_retries=0))
         for size in (1, 7, 64):  # the key split across many deltas, a few, or one
             model.enqueue_answer(echo, chunk_size=size)
             pieces = list(llm.stream(POLICE))
@@ -317,7 +314,7 @@ def test_a_model_echoing_the_key_shows_it_masked_streamed_or_not(
             for text in (streamed, json.dumps(final.to_full_dict()), answer_html(final)):
                 assert key not in text
         model.enqueue_answer(echo)
-        assert key not in json.dumps(llm.llm.draft(POLICE, []).__dict__, default=str)
+        assert key not in json.dumps(llm.answerer.draft(POLICE, []).__dict__, default=str)
 
 
 def test_secret_filter_masks_a_secret_split_anywhere() -> None:

@@ -50,7 +50,7 @@ PLAUSIBLE = "Plausible claims say that NEXTA is explicitly instigating violence 
 )
 def test_rule(bot: Assistant, claim: str, evidence: str, supported: bool) -> None:
     draft = Draft("answered", [DraftClaim(claim, [evidence])], backend="scripted")
-    answer = bot.verifier.verify(draft, "?")
+    answer = bot.verify(draft, "?")
     assert answer.claims[0].supported is supported, answer.claims[0].reason
 
 
@@ -63,6 +63,6 @@ def test_the_sentence_before_backs_an_anaphor(bot: Assistant) -> None:
         "The name designates ultra-reactionary regime change operations usually directed against"
     )
     draft = Draft("answered", [DraftClaim(claim, [quote])], backend="scripted")
-    assert bot.verifier.verify(draft, "?").claims[0].supported
+    assert bot.verify(draft, "?").claims[0].supported
     bare = bot.verifier.checker.check(claim, [quote])  # without the document's context
     assert not bare.supported

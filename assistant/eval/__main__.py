@@ -17,21 +17,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=Path, default=DATA / "claim_pairs.jsonl")
     ap.add_argument("--pairs-heldout", type=Path, default=DATA / "claim_pairs_heldout.jsonl")
     ap.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    ap.add_argument("--backend", choices=["extractive", "openai"], default="extractive")
+    ap.add_argument("--backend", default="extractive", help="extractive, openai or a plug-in")
+    ap.add_argument(
+        "--settings", type=Path, default=None, help="a TOML or JSON settings file (see Settings)"
+    )
     ap.add_argument("--document", type=Path, default=None)
     ap.add_argument("--model", default=None)
     ap.add_argument("--base-url", default=None)
     ap.add_argument("--api-key", default=None)
-    ap.add_argument("--k", type=int, default=8, help="retrieval depth for recall@k")
+    ap.add_argument("--k", type=int, default=None, help="retrieval depth (default: settings)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--no-compare", action="store_true", help="skip the ablation systems")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
 
     from assistant.core import Assistant
+    from index.settings import Settings
 
+    settings = Settings.load(args.settings) if args.settings else Settings.from_env()
+    args.k = args.k or settings.retrieval.k
     items = load_jsonl(args.questions)[: args.limit]
-    options = dict(model=args.model, base_url=args.base_url, api_key=args.api_key)
+    options = dict(
+        model=args.model, base_url=args.base_url, api_key=args.api_key, settings=settings
+    )
     full = Assistant(args.document, backend=args.backend, k=args.k, **options)
     progress = not args.quiet
     systems = [run_system(f"full ({args.backend})", full.ask, full, items, args.k, progress)]
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend,
         "k": args.k,
         "systems": [{k: v for k, v in s.items() if k != "rows"} for s in systems],
+        "settings": settings.to_dict(),
         "claim_support": claims,
         "claim_support_heldout": claims_heldout,
     }

@@ -113,13 +113,10 @@ def percentile(values: list[float], p: float) -> float:
 
 def claim_support_metrics(bot: Assistant, pairs: list[dict]) -> dict:
     """Verifier precision/recall on labelled (statement, evidence, label) pairs."""
-    verifier = bot.verifier
     tp = fp = fn = tn = 0
     mistakes = []
     for pair in pairs:
-        quotes = [verifier.quote(s) for q in pair["evidence"] for s in verifier.locator.locate(q)]
-        ctx, names = verifier.context(quotes)
-        verdict = verifier.checker.check(pair["statement"], [q.text for q in quotes], ctx, names)
+        verdict = bot.verifier.check(pair["statement"], pair["evidence"], bot.document)
         if verdict.supported and pair["label"]:
             tp += 1
         elif verdict.supported:
@@ -127,7 +124,10 @@ def claim_support_metrics(bot: Assistant, pairs: list[dict]) -> dict:
             mistakes.append({"id": pair["id"], "predicted": True})
         elif pair["label"]:
             fn += 1
-            mistakes.append({"id": pair["id"], "predicted": False, "reason": verdict.reason})
+            reason = verdict.reason
+            mistakes.append(
+                {"id": pair["id"], "predicted": False, "reason": reason and reason.code}
+            )
         else:
             tn += 1
     return {
