@@ -78,6 +78,15 @@ def _valid_text(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
+#: Terminal escape sequences (colour codes) and other control characters: not words.
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` without terminal escapes and control characters (tabs and newlines stay)."""
+    return _CONTROL.sub(" ", text)
+
+
 def has_instructions(question: str) -> bool:
     """Does the message try to give the assistant orders?"""
     return bool(_INSTRUCTIONS.search(question))
@@ -330,7 +339,7 @@ class Assistant:
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str):
             raise QuestionError(f"a question must be text, not {type(question).__name__}")
-        question = " ".join(_valid_text(question).split())
+        question = " ".join(_printable(_valid_text(question)).split())
         if not question:
             raise QuestionError("the question is empty")
         limit = self.settings.answering.max_question_chars

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from assistant.answerers import Answerer, register
 from assistant.audit import SentenceEvidence, evidence_of
+from assistant.reader import Reader
 from assistant.retrieve import Retrieval
 from assistant.types import Draft, DraftClaim, Reason
 from index.document import Document, Passage
@@ -143,10 +144,12 @@ class DocumentAnswerer:
         document: Document,
         evidence: dict[str, SentenceEvidence],
         settings: AnsweringSettings | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.document = document
         self.evidence = evidence
         self.settings = settings or AnsweringSettings()
+        self.reader = reader
 
     def score(self, retrieval: Retrieval) -> list[Scored]:
         question = retrieval.question
@@ -187,26 +190,127 @@ class DocumentAnswerer:
         """``premise_check``: name asked-for figures and names the quotes lack.  Off for a
         message that tried to give orders: its "premise" is the attacker's, not a belief to
         correct, and it is not repeated back."""
+        if self.reader is not None and self.settings.method == "gated":
+            return self._gated(retrieval, premise_check)
+        if self.reader is not None:
+            return self._read(retrieval, premise_check)
+        return self._by_rules(retrieval, premise_check)
+
+    def _gated(self, retrieval: Retrieval, premise_check: bool) -> Draft:
+        """The rules choose what to quote; the reader can only stop them: when no
+        retrieved passage reaches ``gate_floor``, the document does not say."""
+        if self._footnote_question(retrieval.question) is not None:
+            # answered from the document's structure, not from a passage
+            return self._by_rules(retrieval, premise_check)
+        ruled = self._by_rules(retrieval, premise_check)
+        if ruled.status != "answered" or not retrieval.hits:
+            return ruled
+        quoted = {q for c in ruled.claims for q in c.quotes}
+        if any(h.passage.section in UNGATED and h.passage.text in quoted for h in retrieval.hits):
+            return ruled  # the reader was trained on prose, not on a title or a caption
+        passes, top = self.reader.best_reaches(
+            retrieval.question,
+            [h.passage for h in retrieval.hits],
+            self.document,
+            self.settings.gate_floor,
+        )
+        if not passes:
+            return Draft(
+                "not_in_document", [], self.name, reason=Reason("no_passage"), confidence=top
+            )
+        return ruled
+
+    def _by_rules(self, retrieval: Retrieval, premise_check: bool) -> Draft:
+        """The hand-written way: scores from retrieval, then each rule in turn."""
+        scored = self.score(retrieval)
+        top = scored[0].score if scored else 0.0
         footnote_draft = self._footnote_question(retrieval.question)
         if footnote_draft is not None:
+            footnote_draft.confidence = top
             return footnote_draft
-        scored = self.score(retrieval)
         if not scored:
             return Draft("not_in_document", [], self.name, reason=Reason("empty"))
         scored, why = self._typed(retrieval, scored)
         if not scored:
-            return Draft("not_in_document", [], self.name, reason=why)
+            return Draft("not_in_document", [], self.name, reason=why, confidence=top)
         best = scored[0]
         why = self.answerable(retrieval, best) or self._relation_unmet(retrieval, scored)
         if why is not None:
-            return Draft("not_in_document", [], self.name, reason=why)
+            return Draft("not_in_document", [], self.name, reason=why, confidence=top)
         chosen = self._select(retrieval, scored)
         chosen = self._with_speaker(chosen)
         claims = [
             DraftClaim(self._frame(p), [p.text], document_id=self.document.id) for p in chosen
         ]
         note = self._premise_note(retrieval, chosen) if premise_check else None
-        return Draft("answered", claims, self.name, reason=note)
+        return Draft("answered", claims, self.name, reason=note, confidence=top)
+
+    # -- the reader's way ------------------------------------------------------------------
+
+    def _read(self, retrieval: Retrieval, premise_check: bool) -> Draft:
+        """The reader scores each retrieved passage (does it answer the question?); the
+        best answers when it clears the threshold, with runners-up close to it.  The rules
+        still switched on in the settings run first, each able only to abstain (or, for
+        footnote questions, to answer from the document's structure)."""
+        s = self.settings
+        question = retrieval.question
+        if s.rule_footnotes:
+            footnote_draft = self._footnote_question(question)
+            if footnote_draft is not None:  # the document's structure answers it
+                footnote_draft.confidence = float(footnote_draft.status == "answered")
+                return footnote_draft
+        hits = retrieval.hits
+        if not hits:
+            return Draft("not_in_document", [], self.name, reason=Reason("empty"))
+        probs = self.reader.answers(question, [h.passage for h in hits], self.document)
+        order = sorted(range(len(hits)), key=lambda i: (-probs[i], hits[i].passage.start))
+        read = [(hits[i], float(probs[i])) for i in order]
+        top = read[0][1]
+        why = self._ruled_out(retrieval, read)
+        if why is not None:
+            return Draft("not_in_document", [], self.name, reason=why, confidence=top)
+        threshold = self.answer_threshold
+        if top < threshold:
+            return Draft(
+                "not_in_document", [], self.name, reason=Reason("no_passage"), confidence=top
+            )
+        floor = max(threshold, s.reader_runner_up * top)
+        picked = [(h.passage, p) for h, p in read if p >= floor][: s.max_quotes]
+        confidence = {p.index: c for p, c in picked}
+        chosen = self._with_speaker(sorted((p for p, _ in picked), key=lambda p: p.start))
+        claims = [
+            DraftClaim(
+                self._frame(p),
+                [p.text],
+                document_id=self.document.id,
+                confidence=confidence.get(p.index),
+            )
+            for p in chosen
+        ]
+        note = self._premise_note(retrieval, chosen) if premise_check else None
+        return Draft("answered", claims, self.name, reason=note, confidence=top)
+
+    @property
+    def answer_threshold(self) -> float:
+        configured = self.settings.answer_threshold
+        return self.reader.card.answer_threshold if configured is None else configured
+
+    def _ruled_out(self, retrieval: Retrieval, read: list[tuple[Hit, float]]) -> Reason | None:
+        """The rules kept beside the reader, in the order the rules answerer applies them."""
+        s = self.settings
+        scored = [Scored(h, retrieval.coverage[h.passage.id], p) for h, p in read]
+        if s.rule_typed:
+            typed, why = self._typed(retrieval, scored)
+            if not typed:
+                return why
+        if s.rule_missing_names:
+            missing = retrieval.missing_entities
+            only_years = all(t.kind == "number" for t in missing)
+            if missing and not (only_years and self._dated_match(retrieval, scored[0])):
+                return Reason("names_missing", tuple(t.word for t in missing))
+        if s.rule_relation:
+            return self._relation_unmet(retrieval, scored)
+        return None
 
     def _typed(
         self, retrieval: Retrieval, scored: list[Scored]
@@ -369,6 +473,11 @@ class DocumentAnswerer:
         return Reason("premise", tuple(lacking)) if lacking else None
 
 
+#: Passages the gate does not judge: labels, not prose (the reader scores the article's
+#: own title 0.03 for "What is the title of the article?").
+UNGATED = frozenset({"title", "heading", "caption", "alt"})
+
+
 @register("extractive")
 class ExtractiveAnswerer(Answerer):
     """The offline answerer: each candidate document is answered from on its own; the best
@@ -383,6 +492,12 @@ class ExtractiveAnswerer(Answerer):
         self._documents: OrderedDict[str, DocumentAnswerer] = OrderedDict()
         self._cache_size = (settings or Settings()).index.document_cache
         self._lock = threading.Lock()
+        #: the trained reader, unless the settings ask for the hand-written rules
+        self.reader = (
+            Reader(self.settings.reader_model)
+            if self.settings.method in {"reader", "gated"}
+            else None
+        )
 
     def answer(
         self, question: str, retrieval: Retrieval, history: Sequence[dict] = ()
@@ -394,7 +509,9 @@ class ExtractiveAnswerer(Answerer):
         with self._lock:
             found = self._documents.get(document.id)
             if found is None:
-                found = DocumentAnswerer(document, evidence_of(document), self.settings)
+                found = DocumentAnswerer(
+                    document, evidence_of(document), self.settings, self.reader
+                )
                 self._documents[document.id] = found
                 while len(self._documents) > self._cache_size:
                     self._documents.popitem(last=False)
@@ -417,10 +534,8 @@ class ExtractiveAnswerer(Answerer):
         for own in retrieval.per_document[: self.settings.max_documents]:
             if not own.hits or own.document is None:
                 continue
-            answerer = self.for_document(own.document)
-            draft = answerer.draft(own, premise_check=premise_check)
-            top = answerer.score(own)[0].score
-            candidates.append((draft, top))
+            draft = self.for_document(own.document).draft(own, premise_check=premise_check)
+            candidates.append((draft, draft.confidence or 0.0))
         answered = [c for c in candidates if c[0].status == "answered"]
         if not answered:
             reasons = {draft.reason for draft, _ in candidates}
@@ -434,7 +549,10 @@ class ExtractiveAnswerer(Answerer):
                 reason = Reason("no_passage", scope="closest")
             return Draft("not_in_document", [], self.name, reason=reason)
         best = max(score for _, score in answered)
-        floor = self.settings.other_document * best
+        # with the reader, scores are its probabilities: documents join as passages do
+        reads = self.reader is not None and self.settings.method == "reader"
+        share = self.settings.reader_runner_up if reads else self.settings.other_document
+        floor = share * best
         chosen = sorted((c for c in answered if c[1] >= floor), key=lambda c: -c[1])
         claims = [claim for draft, _ in chosen for claim in draft.claims]
         return Draft("answered", claims, self.name, reason=chosen[0][0].reason)

@@ -70,6 +70,9 @@ class Claim:
     supported: bool
     quotes: tuple[int, ...] = ()
     reason: Reason | None = None
+    #: the reader's probability that its passage answers (offline) or that its evidence
+    #: supports it (claim model), when a model judged it
+    confidence: float | None = None
 
     def to_dict(self) -> dict:
         return {"text": self.text, "supported": self.supported, "quotes": list(self.quotes)}
@@ -128,6 +131,8 @@ class Answer:
         data["latency_ms"] = self.latency_ms
         data["standalone_question"] = self.standalone_question
         data["corpus"] = self.corpus
+        for claim, row in zip(self.claims, data["claims"], strict=True):
+            row["confidence"] = claim.confidence
         return data
 
     @property
@@ -144,6 +149,8 @@ class DraftClaim:
     #: The document the quotes come from, when the answerer knows (corpus mode); otherwise
     #: the verifier looks for them in every document in play.
     document_id: str | None = None
+    #: how sure the answerer is that its passage answers (the reader's probability)
+    confidence: float | None = None
 
 
 @dataclass
@@ -157,3 +164,5 @@ class Draft:
     usage: Usage | None = None
     #: why it abstains, or a note on how it answers (words come from ``present``)
     reason: Reason | None = None
+    #: how well its best passage answers (ranks one document's draft against another's)
+    confidence: float | None = None

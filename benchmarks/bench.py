@@ -34,7 +34,7 @@ COLD_SCRIPT = (
     "import time; t=time.time(); from assistant import Assistant; "
     f"a=Assistant().ask({COLD_QUESTION!r}); print(time.time()-t)"
 )
-TARGETS = {"answer_p50_ms": 50.0, "cold_start_s": 10.0}
+TARGETS = {"answer_p50_ms": 50.0, "cold_start_s": 3.0}  # reader in the loop: issue 14
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -40,6 +40,11 @@ _FOOTNOTE_ITEM = re.compile(r"^\s*(?:\[\^?(\d{1,3})\]:?|(\d{1,3})[.)])\s+(.+)$")
 _URL = re.compile(r"https?://\S+")
 
 
+#: Bump when parsing changes what a document's blocks and sentences are: indexes (which
+#: store passages by sentence) are keyed by it, so they are rebuilt, never misread.
+PARSER_VERSION = 2
+
+
 def read_text(path: Path, max_bytes: int | None = None) -> str:
     """Read a file as UTF-8, refusing what is not a text document."""
     max_bytes = max_bytes or IndexSettings().max_document_bytes
@@ -158,10 +163,38 @@ def parse_text(text: str) -> Document:
             kinds.append(("paragraph", body_start, e))
         elif _looks_like_heading(chunk):
             kinds.append(("heading", s, e))
+        elif lines := _list_lines(text, s, e):
+            kinds.extend(("paragraph", ls, le) for ls, le in lines)
         else:
             kinds.append(("paragraph", s, e))
     footnotes = _parse_footnote_items(text, footnote_list)
     return _assemble(text, kinds, footnotes, fmt="text")
+
+
+_KEY_VALUE = re.compile(r"^[^:\n]{1,40}:\s+\S")
+
+
+def _list_lines(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """A plain-text paragraph that is a list, one item per line ("- eggs", "1. Stir",
+    "Revenue: 12 m", "a | b"), as one span per item (its marker left out); [] for prose.
+    An opening line that is not an item ("Ingredients:") stays a span of its own."""
+    lines = _line_spans(text, s, e)
+    if len(lines) < 2:
+        return []
+    body = lines[1:] if not _is_item(text[lines[0][0] : lines[0][1]]) else lines
+    if len(body) < 2 and body is not lines:
+        return []
+    if not all(_is_item(text[a:b]) for a, b in body):
+        return []
+    out = [] if body is lines else [lines[0]]
+    for a, b in body:
+        m = _LIST_ITEM.match(text[a:b])
+        out.append((a + (m.end() if m else 0), b))
+    return out
+
+
+def _is_item(line: str) -> bool:
+    return bool(_LIST_ITEM.match(line) or _KEY_VALUE.match(line) or " | " in line)
 
 
 def _parse_footnote_items(text: str, spans: Iterable[tuple[int, int]]) -> dict[int, Footnote]:
@@ -245,7 +278,7 @@ def parse_markdown(text: str) -> Document:
 
     kinds: list[tuple[str, int, int]] = []
     footnote_spans: list[tuple[int, int]] = []
-    in_footnotes = False
+    in_footnotes = in_comments = False
     first_heading_seen = False
     list_end = -1
     for i, tok in enumerate(tokens):
@@ -262,8 +295,9 @@ def parse_markdown(text: str) -> Document:
                 kinds.append(("heading", hs, he))
             elif _COMMENTS_HEADING.match(inline) or _BARE_COMMENTS_HEADING.match(inline):
                 kinds.append(("comments_heading", hs, he))
+                in_comments = True
             else:
-                in_footnotes = False
+                in_footnotes = in_comments = False
                 kind = "title" if tok.tag == "h1" and not first_heading_seen else "heading"
                 kinds.append((kind, hs, he))
             first_heading_seen = True
@@ -282,13 +316,15 @@ def parse_markdown(text: str) -> Document:
             if in_footnotes or re.match(r"^\[\^\d+\]:", raw):
                 footnote_spans.append((s, e))
                 continue
+            body_kind = "comment" if in_comments else "paragraph"
             if tok.type == "paragraph_open":
-                kinds.append(("paragraph", s, e))
+                caption = _CAPTION.match(raw.lstrip("*_ ")) and len(raw) < 400
+                kinds.append(("caption" if caption and not in_comments else body_kind, s, e))
             elif s >= list_end:  # (a list nested in an item is already in its lines)
                 list_end = e
                 for line_s, line_e in _line_spans(text, s, e):
                     m = _LIST_ITEM.match(text[line_s:line_e])
-                    kinds.append(("paragraph", line_s + (m.end() if m else 0), line_e))
+                    kinds.append((body_kind, line_s + (m.end() if m else 0), line_e))
     # Markdown footnote definitions "[^1]: text" may sit anywhere.
     for m in re.finditer(r"(?m)^\[\^(\d+)\]:[ \t]*(.+)$", text):
         if not any(s <= m.start() < e for s, e in footnote_spans):

@@ -110,6 +110,32 @@ class AnsweringSettings:
     #: document's best passage another document's must reach to join.
     max_documents: int = 3
     other_document: float = 0.85
+    #: ``gated`` (the hand-written rules choose what to quote, and the trained reader
+    #: can only stop them: no retrieved passage reaching ``gate_floor`` means the document
+    #: does not say), ``reader`` (the reader decides and chooses, with the rules named
+    #: below beside it) or ``rules`` (the hand-written scores and thresholds above alone).
+    #: ``Settings.preset`` names the three; the README gives their dev figures.
+    method: str = "gated"
+    #: The reader's probability that one retrieved passage must reach for ``gated`` to let
+    #: the rules answer.
+    gate_floor: float = 0.1
+    #: The reader's probability a passage must reach to answer; None: the shipped model's
+    #: own (``card.json``: the best for the reader alone on the reading set's dev split).
+    #: 0.35: the best with the rules below beside it (``benchmarks/reader_sweep.py``).
+    answer_threshold: float | None = 0.35
+    #: Other passages join the best when their probability is at least this share of its.
+    reader_runner_up: float = 0.5
+    #: Rules kept beside the reader, each only where it beat the reader alone on dev (the
+    #: closing notes give their measured effect): questions about footnote N answered from
+    #: the document's structure; a name (or year) the document never mentions; a figure,
+    #: date or duration asked for that the passages do not give; "the X of Y" with X and Y
+    #: in no one passage.
+    rule_footnotes: bool = True
+    rule_missing_names: bool = True
+    rule_typed: bool = False
+    rule_relation: bool = False
+    #: Where the reader model is (None: the one shipped in the package).
+    reader_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,16 @@ class VerificationSettings:
     tolerance: float = 0.25
     #: Contextual similarity at which a claim word counts as matched by an evidence word.
     synonym_min: float = 0.5
+    #: ``model`` (the trained claim model decides from what the exact checks find; the
+    #: checks of numbers, names, polarity and quantifiers can only lower support) or
+    #: ``rules`` (the exact checks, then content-word coverage, as before the model).
+    method: str = "model"
+    #: The claim model's probability of support a claim must reach; None: the shipped
+    #: model's own, chosen on dev.
+    support_threshold: float | None = None
+    #: Exact checks that refuse support on their own beside the claim model (comma-
+    #: separated, of numbers, names, polarity, quantifiers; ``assistant.verify.VETOES``).
+    vetoes: str = "numbers,names,quantifiers"
 
 
 @dataclass(frozen=True)
@@ -241,14 +277,29 @@ class Settings:
         return dataclasses.replace(self, **changed)
 
     @classmethod
+    def preset(cls, name: str, env: Mapping[str, str] | None = None) -> Settings:
+        """A named set of settings over the environment's (``PRESETS``)."""
+        if name not in PRESETS:
+            raise SettingsError(f"no preset {name!r} (choose one of {', '.join(PRESETS)})")
+        return cls.from_env({**(os.environ if env is None else env), "ASSISTANT_PRESET": name})
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults with the environment applied (``ENVIRONMENT`` lists what is read)."""
         env = os.environ if env is None else env
+        base = cls()
+        preset = env.get("ASSISTANT_PRESET", "").strip()
+        if preset:
+            if preset not in PRESETS:
+                raise SettingsError(
+                    f"ASSISTANT_PRESET={preset!r} is not a preset ({', '.join(PRESETS)})"
+                )
+            base = base.replace(**PRESETS[preset])
         sections: dict[str, dict[str, Any]] = {}
         for var, (section, name) in ENVIRONMENT.items():
             if var in env and env[var].strip():
                 sections.setdefault(section, {})[name] = env[var]
-        return cls().replace(**sections)
+        return base.replace(**sections)
 
     @classmethod
     def load(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -279,3 +330,17 @@ class Settings:
         if out["index"]["chroma_token"]:
             out["index"]["chroma_token"] = "***"
         return out
+
+
+#: Named settings (``Settings.preset``, ``python -m assistant.eval --preset``); their dev
+#: figures are in the README's evaluation section.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    #: the defaults: the rules choose, the reader stops them; the claim model checks
+    "gated": {},
+    #: the reader decides and chooses, beside the names and footnote rules: best on
+    #: documents it has not seen, abstains most on the default article
+    "reader": {"answering": {"method": "reader"}},
+    #: the hand-written answerer and claim rules, as before the models (fitted to the
+    #: default article)
+    "rules": {"answering": {"method": "rules"}, "verification": {"method": "rules"}},
+}

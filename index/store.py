@@ -52,7 +52,7 @@ from index.document import Document, Passage, content_id
 from index.embed import DIMENSION, Embedder
 from index.errors import DocumentError, IndexBuildError
 from index.lexicon import numbers_in
-from index.load import load_document
+from index.load import PARSER_VERSION, load_document
 from index.search import (
     Hit,
     MemoryIndex,
@@ -253,7 +253,9 @@ class Index:
 
     @staticmethod
     def key(corpus: Corpus, embedder: Embedder, chroma_url: str | None = None) -> str:
-        return content_id(corpus.name, embedder.key, INDEX_FORMAT, chroma_url or "", length=20)
+        return content_id(
+            corpus.name, embedder.key, INDEX_FORMAT, PARSER_VERSION, chroma_url or "", length=20
+        )
 
     @classmethod
     def open(

@@ -77,5 +77,10 @@ def first_passage(retrieval: Retrieval) -> Draft:
 
 
 def model_free(cache: Path) -> Settings:
-    """Settings that load no model (hashed word vectors) and keep the index in ``cache``."""
-    return Settings().replace(index={"cache_dir": str(cache), "embed_backend": "hash"})
+    """Settings that load no model (hashed word vectors, the hand-written rules instead of
+    the reader) and keep the index in ``cache``."""
+    return Settings().replace(
+        index={"cache_dir": str(cache), "embed_backend": "hash"},
+        answering={"method": "rules"},
+        verification={"method": "rules"},
+    )

@@ -59,6 +59,9 @@ def _env(cache: Path) -> dict[str, str]:
     env.pop("OPENAI_API_KEY", None)  # the default backend must be the offline one
     env.pop("ASSISTANT_DOCUMENTS", None)
     env["ASSISTANT_CACHE_DIR"] = str(cache)
+    # how a multi-document answer is shown, with the answerer whose choices here are known
+    # (the default's judgement is the evaluation's; see test_corpus.PINNED)
+    env["ASSISTANT_PRESET"] = "rules"
     env["COLUMNS"] = "80"
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -110,6 +113,7 @@ def cached(corpus: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterat
     """In-process runs use the corpus's cache and an 80-column terminal."""
     folder, cache = corpus
     monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(cache))
+    monkeypatch.setenv("ASSISTANT_PRESET", "rules")
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.delenv("ASSISTANT_DOCUMENTS", raising=False)
     yield folder

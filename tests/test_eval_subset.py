@@ -48,15 +48,20 @@ def test_eval_command_writes_its_four_outputs(tmp_path: Path, bot: Assistant) ->
     questions = tmp_path / "q.jsonl"
     questions.write_text("\n".join(json.dumps(i) for i in _subset(1)), encoding="utf-8")
     out = tmp_path / "out"
-    assert eval_main(["--questions", str(questions), "--out", str(out), "--quiet"]) == 0
+    argv = ["--questions", str(questions), "--out", str(out), "--quiet", "--reading", "none"]
+    assert eval_main(argv) == 0
     assert {p.name for p in out.iterdir()} == {
         "results.jsonl", "summary.json", "report.md", "report.png",
     }  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     systems = [s["system"] for s in summary["systems"]]
-    assert systems == ["full (extractive)", "bm25-only", "dense-only", "naive-keyword"]
+    assert systems == ["full (extractive)", "rules", "reader", "naive-keyword", "always-abstain"]
     claims = summary["claim_support"]
     assert claims["pairs"] >= 150
-    # the verifier's own figures on the labelled pairs (0.95 / 0.95 measured): a floor
-    assert claims["precision"] >= 0.9 and claims["recall"] >= 0.9, claims["mistakes"]
+    # the claim model's figures on the article's labelled pairs (0.84 / 0.90 measured;
+    # it was trained on other documents): a floor
+    assert claims["precision"] >= 0.8 and claims["recall"] >= 0.85, claims["mistakes"]
+    # the hand-written rules, fitted to these pairs (0.95 / 0.95 measured)
+    rules = summary["claim_support_rules"]
+    assert rules["precision"] >= 0.9 and rules["recall"] >= 0.9, rules["mistakes"]
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"

@@ -49,3 +49,22 @@ def test_the_validator_catches_what_it_claims_to(reading_set, tmp_path) -> None:
     assert "unanswerable_tag_missing_or_unknown" in problems
     assert "duplicate_question" in problems
     assert "sealed_text_in_train" in problems
+
+
+def test_the_contract_scores_answers_as_documented() -> None:
+    """Answerable: answered with a quote overlapping the gold evidence; unanswerable:
+    not_in_document.  (The evaluation's judge, on hand-made answers.)"""
+    from assistant.eval.reading_eval import correct
+    from assistant.types import Answer, Quote
+
+    text = "The council voted 7 to 2. Councillor Lund chaired the meeting."
+    gold = {"answerable": True, "evidence": ["Councillor Lund chaired the meeting."]}
+    lund = Quote("Councillor Lund chaired", 26, 49, "body")
+    vote = Quote("The council voted 7 to 2.", 0, 25, "body")
+    answered = Answer("q", "answered", "", [lund], [], "x")
+    assert correct(gold, answered, text)
+    assert not correct(gold, Answer("q", "answered", "", [vote], [], "x"), text)
+    abstained = Answer("q", "not_in_document", "", [], [], "x")
+    assert not correct(gold, abstained, text)
+    assert correct({"answerable": False, "tag": "swapped_entity"}, abstained, text)
+    assert not correct({"answerable": False, "tag": "swapped_entity"}, answered, text)
