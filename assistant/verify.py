@@ -365,8 +365,8 @@ def restates(claim: str, quotes: list[str]) -> bool:
 #: polarity (negation and opposites), quantifiers.
 GUARDS = ("numbers", "names", "polarity", "quantifiers")
 #: The checks that refuse support on their own beside the claim model (each also one of
-#: its features).  Measured on the reading set's dev split (473 pairs, the shipped model at
-#: its threshold): accuracy 0.748 with none, 0.755 with these three; a polarity veto
+#: its features).  Measured on the reading set's dev split (473 pairs, the model's first
+#: fit at its threshold): accuracy 0.748 with none, 0.755 with these three; a polarity veto
 #: lowers it to 0.732 (negation words the evidence words differently), so polarity is left
 #: to the model.  ``verification.vetoes`` changes the set.
 VETOES = ("numbers", "names", "quantifiers")
