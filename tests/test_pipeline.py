@@ -235,3 +235,19 @@ def test_draft_claims_name_their_document(folder: Path, tmp_path: Path) -> None:
     )
     answer = bot.ask("How many cakes did Mrs Jones bake?")
     assert [q.document_id for q in answer.quotes] == [bake]
+
+
+def test_presets_name_the_offline_methods() -> None:
+    assert Settings().answering.method == "gated"
+    assert Settings.preset("gated", env={}) == Settings()
+    assert Settings.preset("reader", env={}).answering.method == "reader"
+    rules = Settings.preset("rules", env={})
+    assert (rules.answering.method, rules.verification.method) == ("rules", "rules")
+    assert Settings.from_env({"ASSISTANT_PRESET": "rules"}) == rules
+    # the environment's single settings still apply over a preset
+    tuned = Settings.from_env({"ASSISTANT_PRESET": "rules", "ASSISTANT_PORT": "8123"})
+    assert tuned.page.port == 8123 and tuned.answering.method == "rules"
+    with pytest.raises(SettingsError, match="no preset 'best'"):
+        Settings.preset("best", env={})
+    with pytest.raises(SettingsError, match="ASSISTANT_PRESET='best'"):
+        Settings.from_env({"ASSISTANT_PRESET": "best"})
