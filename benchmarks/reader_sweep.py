@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.core import Assistant  # noqa: E402
 from assistant.eval.reading import ROOT as READING  # noqa: E402
 from assistant.eval.reading import load_set  # noqa: E402
+from assistant.eval.reading_eval import spans  # noqa: E402
 from assistant.extractive import UNGATED, Scored  # noqa: E402
 from assistant.reader import Reader  # noqa: E402
 from index.settings import Settings  # noqa: E402
@@ -53,16 +54,6 @@ def _overlap(passage, spans) -> bool:
     return any(passage.start < e and s < passage.end for s, e in spans)
 
 
-def _spans(text: str, pieces: list[str]) -> list[tuple[int, int]]:
-    out = []
-    for piece in pieces:
-        start = text.find(piece)
-        while start >= 0:
-            out.append((start, start + len(piece)))
-            start = text.find(piece, start + 1)
-    return out
-
-
 def cases_for(bot: Assistant, reader: Reader, questions: list[dict], source: str) -> list[Case]:
     doc = bot.document
     answerer = bot.offline.for_document(doc)
@@ -72,7 +63,7 @@ def cases_for(bot: Assistant, reader: Reader, questions: list[dict], source: str
         own = retrieval.per_document[0]
         passages = [h.passage for h in own.hits]
         probs = [float(p) for p in reader.answers(q["question"], passages, doc)]
-        gold_spans = _spans(doc.text, q["evidence"]) if q["answerable"] else []
+        gold_spans = spans(doc.text, q["evidence"]) if q["answerable"] else []
         gold = [_overlap(p, gold_spans) for p in passages]
         order = sorted(range(len(passages)), key=lambda i: -probs[i])
         scored = [Scored(own.hits[i], own.coverage[passages[i].id], probs[i]) for i in order]
@@ -86,11 +77,11 @@ def cases_for(bot: Assistant, reader: Reader, questions: list[dict], source: str
                 footnote_ok = footnote.status == "not_in_document"
             else:
                 quoted = [doc.text.find(c.quotes[0]) for c in footnote.claims]
-                spans = [
+                found = [
                     (s, s + len(c.quotes[0])) for s, c in zip(quoted, footnote.claims, strict=True)
                 ]
                 footnote_ok = footnote.status == "answered" and any(
-                    a < e and s < b for a, b in spans for s, e in gold_spans
+                    a < e and s < b for a, b in found for s, e in gold_spans
                 )
         fired = {
             "footnotes": footnote is not None,

@@ -31,7 +31,8 @@ SYSTEMS: dict[str, Callable[[Settings], Settings] | None] = {
 }
 
 
-def _spans(text: str, pieces: list[str]) -> list[tuple[int, int]]:
+def spans(text: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """Every occurrence of each verbatim piece (gold evidence may repeat in a document)."""
     out = []
     for piece in pieces:
         start = text.find(piece)
@@ -46,7 +47,7 @@ def correct(question: dict, answer: Answer, text: str) -> bool:
         return answer.status == "not_in_document"
     if answer.status != "answered":
         return False
-    gold = _spans(text, question.get("evidence") or [])
+    gold = spans(text, question.get("evidence") or [])
     return any(q.start < e and s < q.end for q in answer.quotes for s, e in gold)
 
 
