@@ -194,17 +194,15 @@ class DocumentAnswerer:
             return self._gated(retrieval, premise_check)
         if self.reader is not None:
             return self._read(retrieval, premise_check)
-        return self._by_rules(retrieval, premise_check)
+        return self._by_rules(retrieval, premise_check, self._footnote_question(retrieval.question))
 
     def _gated(self, retrieval: Retrieval, premise_check: bool) -> Draft:
         """The rules choose what to quote; the reader can only stop them: when no
         retrieved passage reaches ``gate_floor``, the document does not say."""
-        if self._footnote_question(retrieval.question) is not None:
-            # answered from the document's structure, not from a passage
-            return self._by_rules(retrieval, premise_check)
-        ruled = self._by_rules(retrieval, premise_check)
-        if ruled.status != "answered" or not retrieval.hits:
-            return ruled
+        footnote = self._footnote_question(retrieval.question)
+        ruled = self._by_rules(retrieval, premise_check, footnote)
+        if footnote is not None or ruled.status != "answered" or not retrieval.hits:
+            return ruled  # (a footnote question is answered from the document's structure)
         quoted = {q for c in ruled.claims for q in c.quotes}
         if any(h.passage.section in UNGATED and h.passage.text in quoted for h in retrieval.hits):
             return ruled  # the reader was trained on prose, not on a title or a caption
@@ -220,11 +218,13 @@ class DocumentAnswerer:
             )
         return ruled
 
-    def _by_rules(self, retrieval: Retrieval, premise_check: bool) -> Draft:
-        """The hand-written way: scores from retrieval, then each rule in turn."""
+    def _by_rules(
+        self, retrieval: Retrieval, premise_check: bool, footnote_draft: Draft | None
+    ) -> Draft:
+        """The hand-written way: scores from retrieval, then each rule in turn
+        (``footnote_draft``: ``_footnote_question``'s answer, asked by the caller)."""
         scored = self.score(retrieval)
         top = scored[0].score if scored else 0.0
-        footnote_draft = self._footnote_question(retrieval.question)
         if footnote_draft is not None:
             footnote_draft.confidence = top
             return footnote_draft
@@ -550,7 +550,7 @@ class ExtractiveAnswerer(Answerer):
             return Draft("not_in_document", [], self.name, reason=reason)
         best = max(score for _, score in answered)
         # with the reader, scores are its probabilities: documents join as passages do
-        reads = self.reader is not None and self.settings.method == "reader"
+        reads = self.settings.method == "reader"
         share = self.settings.reader_runner_up if reads else self.settings.other_document
         floor = share * best
         chosen = sorted((c for c in answered if c[1] >= floor), key=lambda c: -c[1])

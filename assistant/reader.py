@@ -87,9 +87,8 @@ class ReaderCard:
     max_length: int
     #: the file onnxruntime loads (int8 where it kept accuracy on dev)
     file: str
-    #: decision thresholds chosen on the dev split
+    #: the decision threshold chosen on the dev split (the reader alone)
     answer_threshold: float
-    support_threshold: float
 
     @classmethod
     def load(cls, folder: Path) -> ReaderCard:
@@ -122,14 +121,10 @@ class Reader:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        file, max_length = (
-            (self.file, MAX_LENGTH)
-            if self.file
-            else (
-                self.card.file,
-                self.card.max_length,
-            )
-        )
+        if self.file:
+            file, max_length = self.file, MAX_LENGTH
+        else:
+            file, max_length = self.card.file, self.card.max_length
         try:
             tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
             tokenizer.enable_truncation(max_length, strategy="only_second")
@@ -192,7 +187,3 @@ class Reader:
             if best >= floor:
                 return True, best
         return False, best
-
-    def supports(self, claim: str, quotes: Sequence[str], context: str = "") -> float:
-        """P(the quotes, in their sentences, support the claim)."""
-        return float(self.probabilities([claim_pair(claim, quotes, context)])[0])

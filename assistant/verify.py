@@ -382,20 +382,18 @@ class ClaimChecker:
         synonym_min: float = VerificationSettings.synonym_min,
         model: ClaimModel | None = None,
         support_threshold: float | None = None,
-        guards: frozenset[str] = frozenset(GUARDS),
         vetoes: frozenset[str] = frozenset(VETOES),
     ) -> None:
         """``model``: the trained claim model decides, from what the exact checks find, and
         the checks named in ``vetoes`` still refuse support on their own; without it, the
-        checks in order (``guards``, then content-word coverage with ``similarity`` and
-        ``tolerance``) do."""
+        checks in order (every one of ``GUARDS``, then content-word coverage with
+        ``similarity`` and ``tolerance``) do."""
         self.similarity = similarity
         #: share of plain content words that may go unmatched (paraphrase slack)
         self.tolerance = tolerance
         self.synonym_min = synonym_min
         self.model = model
         self._support_threshold = support_threshold
-        self.guards = guards
         self.vetoes = vetoes
 
     @property
@@ -428,8 +426,8 @@ class ClaimChecker:
 
     def _rules(self, sig: ClaimSignals) -> Verdict:
         """The hand-written verdict: the exact checks in order, then word coverage."""
-        for guard, code, found in self._guarded(sig):
-            if found and guard in self.guards:
+        for _guard, code, found in self._guarded(sig):
+            if found:
                 return Verdict(False, Reason(code, tuple(found)))
         if sig.initial_gaps:
             return Verdict(False, Reason("name_or_word_missing", sig.initial_gaps))
@@ -452,15 +450,13 @@ class ClaimChecker:
         self, claim: str, evidence: list[str], context: str, sig: ClaimSignals, rules: bool
     ) -> np.ndarray:
         """The claim model's input (``assistant.claim_model.features``)."""
-        claim_body = FOOTNOTE_MARKER.sub("", claim)
         quotes = FOOTNOTE_MARKER.sub("", " ".join(evidence))
-        wider = FOOTNOTE_MARKER.sub("", " ".join([*evidence, context]))
         return claim_features(
             sig,
-            _negation_tokens(claim_body),
+            list(sig.claim_tokens),
             _negation_tokens(quotes),
-            _negation_tokens(wider),
-            claim_body,
+            list(sig.evidence_tokens),
+            FOOTNOTE_MARKER.sub("", claim),
             quotes,
             rules,
         )
@@ -543,6 +539,8 @@ class ClaimChecker:
             strict=tuple(strict),
             hedged=bool(HEDGES.search(ev_body)) and not HEDGES.search(claim_body),
             restates=restates(claim, evidence),
+            claim_tokens=tuple(c_tokens),
+            evidence_tokens=tuple(e_tokens),
         )
 
 
@@ -563,6 +561,9 @@ class ClaimSignals:
     strict: tuple[str, ...]
     hedged: bool  # the evidence hedges and the claim does not
     restates: bool
+    #: the claim's and the evidence's (quotes and context) words, as the checks read them
+    claim_tokens: tuple[str, ...] = ()
+    evidence_tokens: tuple[str, ...] = ()
 
 
 # -- the verification step ---------------------------------------------------------------------

@@ -90,7 +90,7 @@ def cases_for(bot: Assistant, reader: Reader, questions: list[dict], source: str
             "typed": bool(scored) and not typed,
             "relation": bool(scored) and answerer._relation_unmet(own, scored) is not None,
         }
-        ruled = answerer._by_rules(own, premise_check=True)
+        ruled = answerer._by_rules(own, True, answerer._footnote_question(q["question"]))
         quoted = [(doc.text.find(t), len(t)) for c in ruled.claims for t in c.quotes]
         hit = any(s >= 0 and s < e and a < s + n for s, n in quoted for a, e in gold_spans)
         answered = ruled.status == "answered"

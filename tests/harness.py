@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,3 +177,14 @@ def chromium(playwright: Any) -> Any:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium) - browser test skipped")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def known_misses(cases, misses, reason: str, key=lambda case: case) -> list:
+    """``cases`` for ``parametrize``, those whose ``key`` is in ``misses`` marked as strict
+    expected failures: a known limit stays visible, and a fix shows up as a failure."""
+    mark = pytest.mark.xfail(strict=True, reason=reason)
+    out = []
+    for case in cases:
+        values = case if isinstance(case, tuple) else (case,)
+        out.append(pytest.param(*values, marks=mark) if key(case) in misses else case)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from harness import known_misses
 
 from assistant.core import Assistant
 from assistant.types import Draft, DraftClaim
@@ -208,13 +209,7 @@ def rules_checker(checker: ClaimChecker) -> ClaimChecker:
 
 
 @pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="claim model misses it"))
-        if c in MODEL_MISSES
-        else c
-        for c in sorted(UNSUPPORTED)
-    ],
+    "case", known_misses(sorted(UNSUPPORTED), MODEL_MISSES, "claim model misses it")
 )
 def test_unfaithful_claim_is_unsupported(checker: ClaimChecker, case: str) -> None:
     claim, evidence, _ = UNSUPPORTED[case]
@@ -243,13 +238,7 @@ MODEL_REFUSES = {"paraphrase-police"}
 
 
 @pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="claim model refuses it"))
-        if c in MODEL_REFUSES
-        else c
-        for c in sorted(SUPPORTED)
-    ],
+    "case", known_misses(sorted(SUPPORTED), MODEL_REFUSES, "claim model refuses it")
 )
 def test_faithful_claim_is_supported(checker: ClaimChecker, case: str) -> None:
     claim, evidence = SUPPORTED[case]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from harness import known_misses
 
 from assistant import Assistant
 from assistant.types import Draft, DraftClaim
@@ -65,12 +66,7 @@ MODEL_MISSES = {"Footnote [9] links to a police report on the storming."}
 
 @pytest.mark.parametrize(
     ("claim", "evidence", "supported"),
-    [
-        pytest.param(*case, marks=pytest.mark.xfail(strict=True, reason="claim model misses it"))
-        if case[0] in MODEL_MISSES
-        else case
-        for case in RULE_CASES
-    ],
+    known_misses(RULE_CASES, MODEL_MISSES, "claim model misses it", key=lambda c: c[0]),
 )
 def test_rule_with_the_claim_model(bot: Assistant, claim, evidence, supported) -> None:
     draft = Draft("answered", [DraftClaim(claim, [evidence])], backend="scripted")

@@ -1,7 +1,7 @@
 """``python -m assistant.eval``: the article's question set and the reading set, side by side.
 
-Systems: the full assistant with its backend (the trained reader by default), the
-hand-written rules it replaced (``rules``), the best keyword-overlap sentence and
+Systems: the full assistant with its backend (offline: the ``gated`` preset by default),
+the ``reader`` and ``rules`` presets, the best keyword-overlap sentence and
 "always the document does not say"; ``--ablations`` adds BM25-only and dense-only
 retrieval.  Writes results, summary, report and plots to ``--out``.
 """
@@ -16,14 +16,9 @@ from pathlib import Path
 
 from assistant.eval.reading import ROOT as READING_ROOT
 from assistant.eval.reading import load_set
-from assistant.eval.reading_eval import SYSTEMS, plot, report_lines, run_split
+from assistant.eval.reading_eval import SYSTEMS, abstain, plot, report_lines, run_split
 from assistant.eval.report import write_plot, write_report
 from assistant.eval.run import DATA, NaiveBaseline, claim_support_metrics, load_jsonl, run_system
-from assistant.types import Answer
-
-
-def _abstain(question: str) -> Answer:
-    return Answer(question, "not_in_document", "The document does not say.", [], [], "abstain")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             systems.append(run_system("reader", alone.ask, alone, items, args.k, progress))
         naive = NaiveBaseline(full)
         systems.append(run_system(NaiveBaseline.name, naive.ask, full, items, args.k, progress))
-        systems.append(run_system("always-abstain", _abstain, full, items, args.k, progress))
+        systems.append(run_system("always-abstain", abstain, full, items, args.k, progress))
     if args.ablations:
         for mode in ("bm25", "dense"):
             bot = Assistant(

@@ -19,13 +19,13 @@ from assistant.core import Assistant
 from assistant.eval.reading import ReadingDoc
 from assistant.eval.run import NaiveBaseline, percentile
 from assistant.types import Answer
-from index.settings import Settings
+from index.settings import PRESETS, Settings
 
 #: The systems compared: how each is made from the base settings.
 SYSTEMS: dict[str, Callable[[Settings], Settings] | None] = {
     "default": lambda s: s,
-    "reader": lambda s: s.replace(answering={"method": "reader"}),
-    "rules": lambda s: s.replace(answering={"method": "rules"}, verification={"method": "rules"}),
+    "reader": lambda s: s.replace(**PRESETS["reader"]),
+    "rules": lambda s: s.replace(**PRESETS["rules"]),
     "naive-keyword": None,
     "always-abstain": None,
 }
@@ -51,7 +51,7 @@ def correct(question: dict, answer: Answer, text: str) -> bool:
     return any(q.start < e and s < q.end for q in answer.quotes for s, e in gold)
 
 
-def _abstain(question: str) -> Answer:
+def abstain(question: str) -> Answer:
     return Answer(question, "not_in_document", "The document does not say.", [], [], "abstain")
 
 
@@ -81,7 +81,7 @@ def run_split(
         for name, bot in bots.items():
             ask = {
                 "naive-keyword": naive.ask if naive else None,
-                "always-abstain": _abstain,
+                "always-abstain": abstain,
             }.get(name, bot.ask)
             for q in doc.questions:
                 t0 = time.perf_counter()
@@ -173,20 +173,20 @@ def report_lines(title: str, result: dict) -> list[str]:
             f"{c.get('precision', float('nan')):.3f} | {c.get('recall', float('nan')):.3f} | "
             f"{s['latency_ms_p50']} | {s['latency_ms_p95']} |"
         )
-    tags = sorted({t for s in systems for t in s["unanswerable_by_tag"]})
-    lines += ["", "Unanswerable, by how the question was made:", ""]
-    lines.append("| tag | " + " | ".join(s["system"] for s in systems) + " |")
+    lines += _breakdown(
+        "Unanswerable, by how the question was made:", "tag", "unanswerable_by_tag", systems
+    )
+    lines += _breakdown("Answerable, by kind:", "kind", "answerable_by_kind", systems)
+    return lines
+
+
+def _breakdown(heading: str, label: str, key: str, systems: list[dict]) -> list[str]:
+    """One table: a row per value of ``key``'s breakdown, a column per system."""
+    rows = sorted({r for s in systems for r in s[key]})
+    lines = ["", heading, "", f"| {label} | " + " | ".join(s["system"] for s in systems) + " |"]
     lines.append("|---|" + "---:|" * len(systems))
-    for t in tags:
-        vals = [s["unanswerable_by_tag"].get(t, 0.0) for s in systems]
-        lines.append(f"| {t} | " + " | ".join(f"{v:.0%}" for v in vals) + " |")
-    kinds = sorted({k for s in systems for k in s["answerable_by_kind"]})
-    lines += ["", "Answerable, by kind:", ""]
-    lines.append("| kind | " + " | ".join(s["system"] for s in systems) + " |")
-    lines.append("|---|" + "---:|" * len(systems))
-    for k in kinds:
-        vals = [s["answerable_by_kind"].get(k, 0.0) for s in systems]
-        lines.append(f"| {k} | " + " | ".join(f"{v:.0%}" for v in vals) + " |")
+    for r in rows:
+        lines.append(f"| {r} | " + " | ".join(f"{s[key].get(r, 0.0):.0%}" for s in systems) + " |")
     return lines
 
 
