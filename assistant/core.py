@@ -223,10 +223,13 @@ class Assistant:
 
     # -- API -------------------------------------------------------------------------------
 
-    def with_document(self, document: str | Path) -> Assistant:
+    def with_document(self, document: str | Path, *, progress: bool = False) -> Assistant:
         """A new assistant for another document with this one's settings and answerer; the
-        embedding model is shared (one per process), the index is the new document's own."""
-        return Assistant(document, settings=self.settings, answerer=self.answerer)
+        embedding model is shared (one per process), the index is the new document's own.
+        ``progress``: show a bar while its index builds."""
+        return Assistant(
+            document, settings=self.settings, answerer=self.answerer, progress=progress
+        )
 
     def with_answerer(self, answerer: Answerer | str) -> Assistant:
         """The same documents, index and verifier, answered by another answerer (an
@@ -326,12 +329,17 @@ class Assistant:
         )
 
     def retrieve(
-        self, question: str, mode: str | None = None, *, within: Sequence[str] | None = None
+        self,
+        question: str,
+        mode: str | None = None,
+        *,
+        within: Sequence[str] | None = None,
+        k: int | None = None,
     ) -> Retrieval:
-        """The passages closest to ``question``; ``within`` limits the search to those
-        documents."""
+        """The ``k`` passages (default: the setting) closest to ``question``; ``within``
+        limits the search to those documents."""
         return self.retriever.retrieve(
-            question, k=self.k, mode=mode or self.retrieval_mode, within=within
+            question, k=k or self.k, mode=mode or self.retrieval_mode, within=within
         )
 
     # -- helpers -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from assistant.answerers import Answerer, register
-from assistant.audit import SentenceEvidence, evidence_of
+from assistant.audit import SentenceEvidence, evidence_of, profile
 from assistant.reader import Reader
 from assistant.retrieve import Retrieval
 from assistant.types import Draft, DraftClaim, Reason
@@ -116,15 +116,19 @@ _SECTION_HINTS = {
     ),
     "heading": re.compile(r"\b(heading|section|subtitle|subheading)s?\b", re.I),
 }
+#: How a quote of each kind of passage is introduced; ``{noun}`` is what the document is
+#: called ("article" for an authored piece, else "document": see ``audit.profile``).
 _PREFIX = {
-    "title": "The article's title reads",
+    "title": "The {noun}'s title reads",
     "alt": "The photo's alt text reads",
     "caption": "The photo caption says",
-    "dateline": "The article is dated",
-    "heading": "A section heading of the article reads",
+    "dateline": "The {noun} is dated",
+    "heading": "A section heading of the {noun} reads",
     "comments_heading": "The comment section's heading reads",
     "comment": "A reader's comment says",
 }
+#: Opening quotation marks: a passage that starts with one is already a quotation.
+_OPENING_QUOTES = '“"‘«„'
 
 
 @dataclass
@@ -446,13 +450,18 @@ class DocumentAnswerer:
         return sorted(dict.fromkeys(out), key=lambda p: p.start)
 
     def _frame(self, p: Passage) -> str:
+        """The passage, introduced by who says it: the author where the document has an
+        author's voice, else the document itself; a quotation is not quoted twice."""
         ev = self.evidence.get(p.id)
+        shape = profile(self.document)
         if p.section in _PREFIX:
-            prefix = _PREFIX[p.section]
+            prefix = _PREFIX[p.section].format(noun=shape.noun)
         elif ev and ev.status == "quoted":
-            prefix = "The article quotes"
+            prefix = f"The {shape.noun} quotes"
         else:
-            prefix = "The author writes"
+            prefix = "The author writes" if shape.voice else "The document says"
+        if p.text[:1] in _OPENING_QUOTES:
+            return f"{prefix}: {p.text}"
         return f"{prefix}: “{p.text}”"
 
     def _premise_note(self, retrieval: Retrieval, chosen: list[Passage]) -> Reason | None:

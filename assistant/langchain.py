@@ -106,11 +106,21 @@ class DocumentRetriever(BaseRetriever):
     _evidence: OrderedDict[str, dict[str, dict]] = PrivateAttr(default_factory=OrderedDict)
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        mode: str | None = None,
     ) -> list[Document]:
-        hits = self.bot.retrieve(query, mode=self.mode).hits
-        if self.k is not None:
-            hits = hits[: self.k]
+        """``invoke(query, k=3)`` (LangChain's convention) overrides the retriever's ``k``
+        for one call; more than the assistant retrieves asks its retriever for more."""
+        k = self.k if k is None else k
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
+            raise ValueError(f"k must be a whole number of passages, not {k!r}")
+        hits = self.bot.retrieve(query, mode=mode or self.mode, k=k).hits
+        if k is not None:
+            hits = hits[:k]
         sources = self._sources()
         docs = []
         for hit in hits:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -60,6 +61,37 @@ RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {"name": "grounded_answer", "strict": True, "schema": SCHEMA},
 }
+
+#: How the answer's JSON is asked for, strictest first.  ``json_schema``: OpenAI, vLLM,
+#: llama.cpp's ``llama-server``, recent Ollama.  ``json_object`` with the schema beside it:
+#: llama-cpp-python's server (grammar-constrained).  ``prompt``: the schema in the system
+#: prompt and the first JSON object of the reply parsed, for servers that take neither.
+OUTPUT_MODES = ("json_schema", "json_object", "prompt")
+_FORMATS: dict[str, dict[str, Any] | None] = {
+    "json_schema": RESPONSE_FORMAT,
+    "json_object": {"type": "json_object", "schema": SCHEMA},
+    "prompt": None,
+}
+
+# What each server (by base URL) accepted, for the life of the process: a server that
+# refused ``json_schema`` once is not asked again.
+_SERVER_MODES: dict[str, str] = {}
+_CONFIRMED: set[str] = set()
+_MODES_LOCK = threading.Lock()
+
+#: An error body that says the request itself is wrong (a 500 that is not transient, as
+#: llama-cpp-python answers a ``response_format`` it does not know): never retried.
+_INVALID_REQUEST = re.compile(
+    r"input should be|validation error|extra inputs are not permitted|invalid request"
+    r"|not supported|unsupported|unrecognized|unknown (?:field|parameter)",
+    re.IGNORECASE,
+)
+#: An error body that blames the output format: step down to the next mode.
+_FORMAT_REFUSED = re.compile(
+    r"response_format|json_schema|json_object|structured output|guided|grammar"
+    r"|input should be 'text'",
+    re.IGNORECASE,
+)
 
 #: List prices in USD per 1M (input, output) tokens.  Approximate and dated; override or
 #: extend them with ``OpenAIBackend(prices=...)``.  Unknown models get ``cost_usd=None``.
@@ -161,12 +193,111 @@ def _passage_vars(
     ]
 
 
-def parse_draft(content: str, usage: Usage | None = None) -> Draft:
-    """Validate the model's JSON into a ``Draft``; malformed claims are dropped, not guessed."""
+def forget_servers() -> None:
+    """Forget what every server accepted (the next request negotiates again)."""
+    with _MODES_LOCK:
+        _SERVER_MODES.clear()
+        _CONFIRMED.clear()
+
+
+def _first_object(text: str) -> Any:
+    """The first JSON object in ``text`` that has a ``status`` (else the first object at
+    all), with prose or code fences around it ignored; None when there is none."""
+    decoder = json.JSONDecoder(strict=False)
+    first = None
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict) and "status" in value:
+            return value
+        first = value if first is None else first
+        start = text.find("{", end if isinstance(value, dict) else start + 1)
+    return first
+
+
+def _salvage(text: str) -> dict[str, Any] | None:
+    """What a cut-off answer finished: the JSON up to its last complete value, with the
+    brackets it left open closed.  A string cut in the middle is dropped, never kept as a
+    half-sentence; None when not even an object with a finished value survives."""
+    stack: list[str] = []
+    cuts: list[tuple[int, str]] = []  # (end of a complete value, the closers it needs)
+    in_string = escape = False
+    is_key = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_string = False
+                if not is_key:
+                    cuts.append((i + 1, "".join(reversed(stack))))
+            continue
+        if ch == '"':
+            in_string = True
+            # a string in an object is a key unless a ':' came after the last '{' or ','
+            is_key = bool(stack) and stack[-1] == "}" and _expects_key(text, i)
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+        elif ch in "}]" and stack:
+            stack.pop()
+            cuts.append((i + 1, "".join(reversed(stack))))
+    for cut, closers in reversed(cuts):
+        try:
+            value = json.loads(text[:cut] + closers, strict=False)
+        except json.JSONDecodeError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _expects_key(text: str, at: int) -> bool:
+    """Whether the string starting at ``at`` inside an object is a key: the last
+    structural character before it is ``{`` or ``,``."""
+    j = at - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    return j >= 0 and text[j] in "{,"
+
+
+def parse_draft(
+    content: str, usage: Usage | None = None, *, cut_off: bool = False, mode: str = ""
+) -> Draft:
+    """Validate the model's JSON into a ``Draft``; malformed claims are dropped, not guessed.
+
+    Lenient where servers differ: the first JSON object of the text is taken (prose after
+    it ignored).  A reply ``cut_off`` at the token cap keeps the claims it completed.
+    """
+    notices: list[str] = []
     try:
         data = json.loads(content, strict=False)  # tolerate raw newlines inside strings
     except (json.JSONDecodeError, TypeError):
-        raise BackendError("OpenAI backend: the model's answer was not valid JSON") from None
+        data = None
+        if isinstance(content, str) and not cut_off:
+            data = _first_object(content)
+        if data is None and cut_off:
+            data = _salvage(content)
+            claims = data.get("claims") if data else None
+            if (
+                data is None
+                or data.get("status") not in STATUSES
+                or (data.get("status") == "answered" and not claims)
+            ):
+                raise BackendError(
+                    "OpenAI backend: the answer was cut off (finish_reason=length) before "
+                    "it finished a claim"
+                ) from None
+            notices.append(
+                f"the model's answer was cut off at the token cap; kept the "
+                f"{len(claims or [])} claim(s) it finished"
+            )
+        elif data is None:
+            raise BackendError("OpenAI backend: the model's answer was not valid JSON") from None
     if not isinstance(data, dict):
         raise BackendError("OpenAI backend: the model's answer was not a JSON object")
     status = data.get("status")
@@ -179,17 +310,25 @@ def parse_draft(content: str, usage: Usage | None = None) -> Draft:
     for item in raw_claims:
         if not isinstance(item, dict):
             continue
+        if cut_off and "quotes" not in item:
+            item = {**item, "quotes": []}  # cut off after its text: kept, to be unsupported
         text, quotes = item.get("text"), item.get("quotes")
         if not isinstance(text, str) or not text.strip() or not isinstance(quotes, list):
             continue
         claims.append(DraftClaim(text.strip(), [q for q in quotes if isinstance(q, str) and q]))
-    notices: list[str] = []
     if len(claims) < len(raw_claims):
         notices.append(f"dropped {len(raw_claims) - len(claims)} malformed claim(s) from the model")
     if status == "not_in_document" and claims:
         notices.append("the model said 'not in the document' but offered claims; ignored them")
         claims = []
-    return Draft(status=status, claims=claims, backend="openai", notices=notices, usage=usage)
+    return Draft(
+        status=status,
+        claims=claims,
+        backend="openai",
+        notices=notices,
+        usage=usage,
+        output_mode=mode,
+    )
 
 
 class ClaimTextStream:
@@ -312,6 +451,31 @@ def _decode(raw: str) -> str:
         return raw
 
 
+def _error_text(exc: openai.APIStatusError) -> str:
+    """The error's body as text (JSON bodies included), for telling errors apart."""
+    parts = [str(exc.message or "")]
+    try:
+        parts.append(exc.response.text)
+    except Exception:  # a body we cannot read says nothing
+        parts.append(str(exc.body or ""))
+    return " ".join(parts)
+
+
+class _Client(openai.OpenAI):
+    """The ``openai`` client, except that a 500 whose body says the request is invalid is
+    not retried: sending the same request again cannot change a deterministic answer."""
+
+    def _should_retry(self, response: Any) -> bool:
+        if response.status_code >= 500:
+            try:
+                body = response.read().decode("utf-8", "replace")[:4000]
+            except Exception:  # unreadable: let the client decide
+                body = ""
+            if _INVALID_REQUEST.search(body):
+                return False
+        return super()._should_retry(response)
+
+
 @register("openai")
 class OpenAIBackend(Answerer):
     """Drafts grounded answers with a chat model constrained to ``SCHEMA``.
@@ -340,6 +504,13 @@ class OpenAIBackend(Answerer):
         self.model = model or cfg.model
         self.timeout = cfg.timeout if timeout is None else timeout
         self.max_retries = cfg.max_retries if max_retries is None else max_retries
+        self.max_tokens = cfg.max_tokens
+        if cfg.output not in ("auto", *OUTPUT_MODES):
+            raise BackendError(
+                f"OpenAI backend: output {cfg.output!r} is not one of auto, "
+                + ", ".join(OUTPUT_MODES)
+            )
+        self.output = cfg.output
         self.prices = {**PRICES, **(prices or {})}
         base_url = base_url or cfg.base_url
         key = api_key or cfg.api_key
@@ -350,7 +521,7 @@ class OpenAIBackend(Answerer):
             )
         self._secret = key
         try:
-            self._client = openai.OpenAI(
+            self._client = _Client(
                 api_key=key, base_url=base_url, timeout=self.timeout, max_retries=self.max_retries
             )
         except (openai.OpenAIError, ValueError, TypeError) as exc:
@@ -364,7 +535,74 @@ class OpenAIBackend(Answerer):
 
     @property
     def label(self) -> str:
-        return f"OpenAI-compatible model {self.model}"
+        mode = self.output_mode
+        known = self.output != "auto" or self.base_url in _CONFIRMED
+        return f"OpenAI-compatible model {self.model} · output: {mode}" + (
+            "" if known else " (first answer will confirm)"
+        )
+
+    @property
+    def output_mode(self) -> str:
+        """How this server is asked for JSON: the setting, or what it last accepted."""
+        if self.output != "auto":
+            return self.output
+        with _MODES_LOCK:
+            return _SERVER_MODES.get(self.base_url, OUTPUT_MODES[0])
+
+    def _create(self, messages: list[dict[str, str]], **extra: Any) -> tuple[str, Any]:
+        """One chat request in this server's output mode.  A server that refuses the mode
+        (an error that blames the format) is asked once in the next one, and that is
+        remembered for its base URL; any other error becomes a ``BackendError``."""
+        while True:
+            mode = self.output_mode
+            args: dict[str, Any] = {"model": self.model, "temperature": 0, **extra}
+            if self.max_tokens:
+                args["max_tokens"] = self.max_tokens
+            if _FORMATS[mode] is not None:
+                args["response_format"] = _FORMATS[mode]
+            try:
+                response = self._client.chat.completions.create(
+                    messages=self._with_format(messages, mode),  # type: ignore[arg-type]
+                    **args,
+                )
+            except openai.APIStatusError as exc:
+                step = OUTPUT_MODES.index(mode) + 1
+                if self.output == "auto" and step < len(OUTPUT_MODES) and self._refuses(exc):
+                    log.warning(
+                        "%s refused output mode %s (HTTP %s); using %s from now on",
+                        self.base_url,
+                        mode,
+                        exc.status_code,
+                        OUTPUT_MODES[step],
+                    )
+                    with _MODES_LOCK:
+                        _SERVER_MODES[self.base_url] = OUTPUT_MODES[step]
+                    continue
+                self._raise_api_error(exc)
+            except openai.OpenAIError as exc:
+                self._raise_api_error(exc)
+            with _MODES_LOCK:
+                _SERVER_MODES.setdefault(self.base_url, mode)
+                _CONFIRMED.add(self.base_url)
+            return mode, response
+
+    @staticmethod
+    def _refuses(exc: openai.APIStatusError) -> bool:
+        """Whether an error says the server does not take the requested output format."""
+        return exc.status_code in (400, 404, 415, 422, 500, 501) and bool(
+            _FORMAT_REFUSED.search(_error_text(exc))
+        )
+
+    def _with_format(self, messages: list[dict[str, str]], mode: str) -> list[dict[str, str]]:
+        """Where the server cannot enforce the schema, the system prompt spells it out."""
+        if mode == "json_schema":
+            return messages
+        try:
+            rule = render("answer_format", schema=json.dumps(SCHEMA, indent=None))
+        except PromptError as exc:
+            raise BackendError(f"OpenAI backend: {exc}") from None
+        first, *rest = messages
+        return [{**first, "content": first["content"] + "\n\n" + rule}, *rest]
 
     def answer(
         self, question: str, retrieval: Retrieval, history: Sequence[dict] = ()
@@ -398,18 +636,11 @@ class OpenAIBackend(Answerer):
         then names each passage's document and asks for one document per claim.
         """
         messages = self._answer_messages(question, passages, history, titles)
-        try:
-            response = self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=0,
-                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
-            )
-        except openai.OpenAIError as exc:
-            self._raise_api_error(exc)
+        mode, response = self._create(messages)
         usage = self._usage(getattr(response, "usage", None), getattr(response, "model", None))
-        content = self._redact(self._message_content(response))  # a model never shows the key
-        draft = parse_draft(content, usage)
+        content, cut_off = self._message_content(response)
+        content = self._redact(content)  # a model never shows the key
+        draft = parse_draft(content, usage, cut_off=cut_off, mode=mode)
         log.info(
             "openai draft: model=%s status=%s claims=%d tokens=%d+%d",
             usage.model,
@@ -433,17 +664,7 @@ class OpenAIBackend(Answerer):
         Errors surface as ``BackendError`` while iterating.  ``titles`` as for ``draft``.
         """
         messages = self._answer_messages(question, passages, history, titles)
-        try:
-            stream = self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=0,
-                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        except openai.OpenAIError as exc:
-            self._raise_api_error(exc)
+        mode, stream = self._create(messages, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
         refusal: list[str] = []
         finish: str | None = None
@@ -475,13 +696,13 @@ class OpenAIBackend(Answerer):
         usage = self._usage(raw_usage, model)
         if refusal:
             self._raise_refusal("".join(refusal))
-        self._check_finish(finish)
+        cut_off = self._check_finish(finish)
         if not parts:
             raise BackendError("OpenAI backend: the model streamed no answer")
         tail = masked.flush()
         if tail:
             yield tail
-        yield parse_draft(self._redact("".join(parts)), usage)
+        yield parse_draft(self._redact("".join(parts)), usage, cut_off=cut_off, mode=mode)
 
     def rewrite_question(self, question: str, history: list[dict]) -> tuple[str, Usage]:
         """A follow-up plus earlier turns -> a standalone question (no request without history).
@@ -501,11 +722,13 @@ class OpenAIBackend(Answerer):
                 model=self.model,
                 messages=[{"role": "user", "content": prompt}],
                 temperature=0,
+                **({"max_tokens": min(self.max_tokens, 200)} if self.max_tokens else {}),
             )
         except openai.OpenAIError as exc:
             self._raise_api_error(exc)
         usage = self._usage(getattr(response, "usage", None), getattr(response, "model", None))
-        text = self._message_content(response).strip()
+        text, _cut_off = self._message_content(response)
+        text = text.strip()
         text = _REWRITE_PREFIX.sub("", text.splitlines()[0] if text else "").strip()
         if len(text) >= 2 and text[0] + text[-1] in _QUOTE_PAIRS:
             text = text[1:-1].strip()
@@ -552,8 +775,9 @@ class OpenAIBackend(Answerer):
             cost = (prompt * price[0] + completion * price[1]) / 1_000_000
         return Usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost, model=name)
 
-    def _message_content(self, response: Any) -> str:
-        """The first choice's text, or a BackendError for refusals, truncation and emptiness."""
+    def _message_content(self, response: Any) -> tuple[str, bool]:
+        """The first choice's text and whether it was cut off at the token cap; a
+        BackendError for refusals, filtered answers and emptiness."""
         try:
             choices = response.choices
             if not choices:
@@ -565,20 +789,18 @@ class OpenAIBackend(Answerer):
             raise BackendError("OpenAI backend: unexpected response shape") from None
         if refusal:
             self._raise_refusal(refusal)
-        self._check_finish(finish)
+        cut_off = self._check_finish(finish)
         if not isinstance(content, str) or not content.strip():
             raise BackendError("OpenAI backend: the model returned an empty answer")
-        return content
+        return content, cut_off
 
     @staticmethod
-    def _check_finish(finish: str | None) -> None:
-        if finish == "length":
-            raise BackendError(
-                "OpenAI backend: the answer was cut off (finish_reason=length); "
-                "its JSON is truncated"
-            )
+    def _check_finish(finish: str | None) -> bool:
+        """Whether the answer was cut off at the token cap (its finished claims are kept);
+        a BackendError when the content filter withheld it."""
         if finish == "content_filter":
             raise BackendError("OpenAI backend: the answer was withheld by the content filter")
+        return finish == "length"
 
     def _raise_refusal(self, refusal: str) -> NoReturn:
         short = " ".join(self._redact(refusal).split())[:160]

@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from assistant.audit import STATUSES, SentenceEvidence
-from assistant.present import NOT_IN_DOCUMENT, SECTION_NAMES
+from assistant.audit import ASSERTING, STATUSES, SentenceEvidence, profile
+from assistant.present import NOT_IN_DOCUMENT, backend_text, section_name, to_terminal
 from assistant.types import Answer, Quote
 from index.document import Block, Document, Sentence
 
@@ -113,7 +113,7 @@ def render_document(
             sentence = next((s for s in sentences if s.start <= a < s.end), None)
             classes = ["seg"]
             attrs = f' data-start="{a}" data-end="{b}"'
-            if sentence is not None and sentence.id in evidence:
+            if sentence is not None and sentence.id in evidence and sentence.section in ASSERTING:
                 attrs += f' data-status="{evidence[sentence.id].status}"'
             covering = [i for i, q in mine if q.start <= a < q.end]
             if covering:
@@ -123,7 +123,12 @@ def render_document(
                 inner.append(f'<sup class="qnum" id="quote-{n}">[{n}]</sup>')
             text = esc(document.text[a:b])
             inner.append(f'<span class="{" ".join(classes)}"{attrs}>{text}</span>')
-            if claims_map and sentence is not None and b == sentence.end:
+            if (
+                claims_map
+                and sentence is not None
+                and b == sentence.end
+                and sentence.section in ASSERTING
+            ):
                 ev = evidence.get(sentence.id)
                 if ev is not None:
                     inner.append(
@@ -199,7 +204,9 @@ def _wrap_block(block: Block, inner: str) -> str:
 
 
 def claims_counts(evidence: Iterable[SentenceEvidence]) -> Counter:
-    return Counter(ev.status for ev in evidence)
+    """Evidence statuses of the sentences that assert something (not titles, datelines,
+    headings or alt text)."""
+    return Counter(ev.status for ev in evidence if ev.sentence.section in ASSERTING)
 
 
 def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence]) -> str:
@@ -242,6 +249,7 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     unsupported with a label, then the numbered quotes, each a link into the document view.
     ``corpus``: quotes name their document and link into it among the others shown."""
     out: list[str] = []
+    noun = profile(document).noun if document is not None else "document"
     for notice in answer.notices:
         out.append(f'<div class="notice" role="note"><b>Notice:</b> {esc(notice)}</div>')
     body = answer.text
@@ -268,6 +276,8 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     if answer.status == "answered":
         for i, q in enumerate(answer.quotes, start=1):  # a quote the text shows is marked there
             shown = f"“{esc(q.text)}”"
+            if q.text[:1] in '“"‘«„' and shown not in body:
+                shown = esc(q.text)  # a quotation is framed without marks of its own
             if shown in body:
                 body = body.replace(shown, f'<span class="quote-inline">{shown}</span>', 1)
                 inline.add(i)
@@ -280,7 +290,7 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     out.extend(f"<p>{p}</p>" for p in paragraphs)
     for i, q in enumerate(answer.quotes, start=1):
         where = [f"“{q.document_title}”"] if corpus and q.document_title else []
-        where.append(SECTION_NAMES.get(q.section, q.section))
+        where.append(section_name(q.section, noun))
         if q.footnotes:
             where.append("footnote " + ", ".join(map(str, q.footnotes)))
         where.append(f"characters {q.start}–{q.end}")
@@ -294,14 +304,26 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
             f'<a class="qref show" href="{href}">show in document</a>'
             "</span></blockquote>"
         )
-    out.append(f"<sub>{esc(answer.status)} · {esc(answer.backend)}</sub>")
-    return "\n".join(out)
+    out.append(f"<sub>{esc(answer.status)} · {esc(backend_text(answer))}</sub>")
+    # the answer in plain text, for its accessible name and the copy button (page.js):
+    # Gradio would otherwise name and copy the message by its raw HTML.  Never displayed;
+    # newlines as references, since a raw blank line would end the chat's Markdown HTML
+    # block (and the chat's sanitiser drops data- attributes, so it is an element).
+    plain = esc(to_terminal(answer)).replace("\n", "&#10;")
+    out.append(f'<span class="copy-text">{plain}</span>')
+    return '<div class="answer">' + "\n".join(out) + "</div>"
 
 
 def header_html(
-    title: str, backend: str, *, uploaded: bool = False, documents: int | None = None
+    title: str,
+    backend: str,
+    *,
+    uploaded: bool = False,
+    documents: int | None = None,
+    footnotes: bool = True,
 ) -> str:
-    """``documents``: the corpus size, when the page answers from a corpus."""
+    """``documents``: the corpus size, when the page answers from a corpus; ``footnotes``:
+    the document has a citation apparatus, so answers say what each quote cites."""
     if documents is not None:
         return (
             f'<div class="page-head"><h1>{esc(title)}</h1>'
@@ -315,7 +337,11 @@ def header_html(
         f'<div class="page-head"><h1>{esc(title)}</h1>'
         f'<p class="sub">Answers come <b>only from this document</b> ({source}), as '
         "<b>verbatim quotes</b> you can click to see them in place, with the section each "
-        "comes from and the footnote the article cites for it. If the document does not say, "
-        "the assistant says so.</p>"
+        + (
+            "comes from and the footnote the article cites for it. "
+            if footnotes
+            else "comes from. "
+        )
+        + "If the document does not say, the assistant says so.</p>"
         f'<p class="backend">Backend: <b data-testid="backend">{esc(backend)}</b></p></div>'
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from assistant.audit import SentenceEvidence
+from assistant.audit import SentenceEvidence, profile
 from assistant.types import Answer, Claim, Quote, Reason
 from index.document import Document
 
@@ -20,39 +20,57 @@ SECTION_NAMES = {
     "caption": "photo caption",
     "dateline": "dateline",
     "heading": "section heading",
-    "body": "article body",
+    "body": "{noun} body",
     "comments_heading": "comments heading",
     "comment": "reader comment",
 }
 
 
+def section_name(section: str, noun: str = "document") -> str:
+    """A section as readers call it: ``body`` is the "article body" of an authored piece
+    and the "document body" of anything else (``audit.Profile.noun``)."""
+    return SECTION_NAMES.get(section, section).format(noun=noun)
+
+
 def evidence_notes(
     quote: Quote, document: Document, evidence: SentenceEvidence | None
 ) -> list[str]:
-    """What the document itself says about where this quote's claim comes from."""
+    """What the document itself says about where this quote's claim comes from.
+
+    Source notes ("cites footnote 4", "gives no source") only where the document has a
+    citation apparatus; a reader's comment is the reader's, with no source note.
+    """
+    shape = profile(document)
+    noun = shape.noun
     notes: list[str] = []
     if quote.section == "comment":
-        notes.append("This is a reader's comment, not the author's view.")
+        notes.append(
+            "This is a reader's comment, not the author's view."
+            if shape.voice
+            else "This is a reader's comment, not part of the document's own text."
+        )
+        return notes
     if evidence is not None and evidence.status == "quoted":
-        notes.append("These are the words of someone the article quotes, not the author's own.")
+        own = "the author's own" if shape.voice else "the document's own words"
+        notes.append(f"These are the words of someone the {noun} quotes, not {own}.")
     if evidence is not None and evidence.hedges:
         hedges = ", ".join(f"“{h}”" for h in evidence.hedges)
-        notes.append(f"The article itself hedges this ({hedges}).")
+        notes.append(f"The {noun} itself hedges this ({hedges}).")
     for n in quote.footnotes:
         note = document.footnote(n)
         if note.text is None:
             notes.append(
-                f"The article cites footnote {n} for this; the footnote's source text is not "
+                f"The {noun} cites footnote {n} for this; the footnote's source text is not "
                 "included in the document."
             )
         else:
             end = "" if note.text.rstrip()[-1:] in ".!?" else "."
-            notes.append(f"The article cites footnote {n}, which reads: “{note.text}”{end}")
-    if not quote.footnotes and quote.section in {"body", "comment"}:
+            notes.append(f"The {noun} cites footnote {n}, which reads: “{note.text}”{end}")
+    if shape.apparatus and not quote.footnotes and quote.section == "body":
         if evidence is None or evidence.status != "quoted":
-            notes.append("The article gives no source for this.")
+            notes.append(f"The {noun} gives no source for this.")
         else:
-            notes.append("The article gives no source for the quotation.")
+            notes.append(f"The {noun} gives no source for the quotation.")
     return notes
 
 
@@ -155,6 +173,7 @@ def compose_text(
     notices: list[str] | None = None,
     closest: list[Quote] | None = None,
     many: bool = False,
+    sourcing: bool = False,
 ) -> str:
     """The answer text.  ``documents``: those in play, by id; ``many`` (the index holds
     several) names the document each run of claims comes from ("According to “Title”:
@@ -172,7 +191,7 @@ def compose_text(
             parts.extend(f"- {c.text} [unsupported]" for c in claims)
         if closest:
             shown = "; ".join(
-                f"“{q.text}” ({SECTION_NAMES[q.section]}"
+                f"“{q.text}” ({_section_of(q, documents)}"
                 + (f", in “{q.document_title}”" if attribute else "")
                 + ")"
                 for q in closest
@@ -181,6 +200,9 @@ def compose_text(
         return "\n\n".join(parts)
     if lead:
         parts.append(lead)
+    if sourcing:
+        # a question about sourcing: every quote's evidence status, said for each quote
+        parts.extend(sourcing_lead(quotes, documents))
     said: set[tuple[str, str]] = set()  # (document, note): each note once per document
     previous: tuple[str, ...] = ()
     for claim in claims:
@@ -200,7 +222,7 @@ def compose_text(
             doc = documents[q.document_id]
             ev = _evidence_for(q, doc, evidence)
             for n in evidence_notes(q, doc, ev):
-                if (q.document_id, n) not in said:
+                if sourcing or (q.document_id, n) not in said:
                     said.add((q.document_id, n))
                     notes.append(n)
         parts.append(" ".join([line, *notes]))
@@ -211,12 +233,67 @@ def compose_text(
     return "\n\n".join(parts)
 
 
+def _section_of(quote: Quote, documents: Mapping[str, Document]) -> str:
+    doc = documents.get(quote.document_id)
+    return section_name(quote.section, profile(doc).noun if doc else "document")
+
+
+def _joined(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def sourcing_lead(quotes: list[Quote], documents: Mapping[str, Document]) -> list[str]:
+    """The direct answer to "is this backed by a source?": what each quoted sentence's own
+    evidence is, in the document's terms, before the quotes themselves."""
+    lines: list[str] = []
+    for doc_id in dict.fromkeys(q.document_id for q in quotes):
+        doc = documents.get(doc_id)
+        if doc is None:
+            continue
+        shape = profile(doc)
+        mine = [(i, q) for i, q in enumerate(quotes, start=1) if q.document_id == doc_id]
+        if not shape.apparatus:
+            lines.append(
+                f"The {shape.noun} cites no sources at all: it has no footnotes and no source "
+                "list, so none of what it says is backed by a cited source."
+            )
+            continue
+        cited = [
+            f"[{i}] cites footnote{'s' if len(q.footnotes) > 1 else ''} "
+            + ", ".join(map(str, q.footnotes))
+            for i, q in mine
+            if q.footnotes and q.section != "comment"
+        ]
+        bare = [f"[{i}]" for i, q in mine if not q.footnotes and q.section == "body"]
+        comments = [f"[{i}]" for i, q in mine if q.section == "comment"]
+        said = list(cited)
+        if bare:
+            them = "it" if len(bare) == 1 else "them"
+            said.append(
+                f"{_joined(bare)} {'has' if len(bare) == 1 else 'have'} no footnote: the "
+                f"{shape.noun} gives no source for {them}"
+            )
+        if comments:
+            what = "is a reader comment" if len(comments) == 1 else "are reader comments"
+            said.append(f"{_joined(comments)} {what}, which cite nothing")
+        if said:
+            lines.append("Sources: " + "; ".join(said) + ".")
+    return lines
+
+
 def _evidence_for(
     quote: Quote, document: Document, evidence: dict[str, SentenceEvidence]
 ) -> SentenceEvidence | None:
     for s in document.sentence_at(quote.start, quote.end):
         return evidence.get(s.id)
     return None
+
+
+def backend_text(answer: Answer) -> str:
+    """Which backend answered, with the LLM's output mode when there was one."""
+    if answer.output_mode:
+        return f"{answer.backend} ({answer.output_mode} output)"
+    return answer.backend
 
 
 def to_terminal(answer: Answer) -> str:
@@ -228,14 +305,14 @@ def to_terminal(answer: Answer) -> str:
             fn = f", footnotes {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
             doc = f"“{q.document_title}”, " if answer.corpus and q.document_title else ""
             lines.append(f"  [{i}] “{q.text}”")
-            lines.append(f"      ({doc}{SECTION_NAMES[q.section]}, chars {q.start}-{q.end}{fn})")
+            lines.append(f"      ({doc}{section_name(q.section)}, chars {q.start}-{q.end}{fn})")
     unsupported = answer.unsupported
     if unsupported:
         lines.append("")
         lines.append("Unsupported statements:")
         lines.extend(f"  - {c.text}" for c in unsupported)
     lines.append("")
-    lines.append(f"status: {answer.status} · backend: {answer.backend}")
+    lines.append(f"status: {answer.status} · backend: {backend_text(answer)}")
     return "\n".join(lines)
 
 
@@ -248,11 +325,11 @@ def to_markdown(answer: Answer) -> str:
         out.append("")
         for i, q in enumerate(answer.quotes, start=1):
             fn = f" · footnote {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
-            where = f"*{SECTION_NAMES[q.section]}*{fn} · characters {q.start}–{q.end}"
+            where = f"*{section_name(q.section)}*{fn} · characters {q.start}–{q.end}"
             if q.text in answer.text:
                 out.append(f"> **[{i}]** {where}\n")
             else:
                 quoted = q.text.replace("\n", " ")
                 out.append(f"> **[{i}]** {quoted}\n>\n> — {where}\n")
-    out.append(f"<sub>{answer.status} · {answer.backend}</sub>")
+    out.append(f"<sub>{answer.status} · {backend_text(answer)}</sub>")
     return "\n".join(out)

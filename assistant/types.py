@@ -111,6 +111,11 @@ class Answer:
     latency_ms: float | None = None
     standalone_question: str | None = None
     corpus: bool = False  # answered from a corpus: the text names each claim's document
+    #: how the LLM was asked for its JSON (``json_schema``, ``json_object``, ``prompt``);
+    #: empty for the offline answerer
+    output_mode: str = ""
+    #: quotes the answerer offered that are not in the document, removed by the verifier
+    removed_quotes: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -131,6 +136,8 @@ class Answer:
         data["latency_ms"] = self.latency_ms
         data["standalone_question"] = self.standalone_question
         data["corpus"] = self.corpus
+        data["output_mode"] = self.output_mode
+        data["removed_quotes"] = self.removed_quotes
         for claim, row in zip(self.claims, data["claims"], strict=True):
             row["confidence"] = claim.confidence
         return data
@@ -166,3 +173,5 @@ class Draft:
     reason: Reason | None = None
     #: how well its best passage answers (ranks one document's draft against another's)
     confidence: float | None = None
+    #: how an LLM was asked for its JSON (``json_schema``, ``json_object``, ``prompt``)
+    output_mode: str = ""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz
 
-from assistant.audit import evidence_of
+from assistant.audit import asks_about_sourcing, evidence_of
 from assistant.claim_model import ClaimModel
 from assistant.claim_model import features as claim_features
 from assistant.reader import model_dir
@@ -770,6 +770,7 @@ class Verifier:
             notices=notices,
             closest=near,
             many=many,
+            sourcing=asks_about_sourcing(question),
         )
         return Answer(
             question=question,
@@ -782,4 +783,6 @@ class Verifier:
             closest=near,
             usage=draft.usage,
             corpus=many,
+            output_mode=draft.output_mode,
+            removed_quotes=dropped,
         )

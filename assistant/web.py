@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,7 @@ import gradio as gr
 
 from assistant import Answer, Assistant, AssistantError
 from assistant.answerers import names as answerer_names
+from assistant.audit import ASSERTING, profile
 from assistant.errors import DocumentError, QuestionError
 from assistant.page_html import (
     answer_html,
@@ -58,6 +60,50 @@ EXAMPLES = [
     "What is the population of Kazakhstan?",
 ]
 PLACEHOLDER = "Ask a question about the document…"
+#: Headings that name a part of every document, not what this one is about.
+_GENERIC_HEADINGS = re.compile(
+    r"^(?:introduction|summary|overview|background|contents|comments?|references|sources|"
+    r"notes|footnotes|conclusions?|appendix|see also|further reading)\b",
+    re.IGNORECASE,
+)
+_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*|[IVX]+|[A-Z])[.)]\s+")
+_QUOTE_OR_COLON = re.compile(r"[“”\"‘’:]")
+#: Two or more capitalised words in a row, not at a sentence's start: a name.
+_NAME = re.compile(r"(?<=[a-z,;:] )((?:[A-Z][a-z]+|[A-Z]{2,})(?: (?:[A-Z][a-z]+|[A-Z]{2,}))+)")
+
+
+def suggested_questions(bot: Assistant, limit: int = len(EXAMPLES)) -> list[str]:
+    """Questions to start with for an uploaded document: about the names its sentences use
+    most and the topics of its headings (never from a question set), kept only when the
+    offline answerer answers them from the document's own sentences."""
+    document = bot.document
+    candidates: list[str] = []
+    body = [s.text for s in document.sentences if s.section == "body"]
+    names = Counter(m.group(1) for text in body for m in _NAME.finditer(text))
+    candidates += [f"What is said about {name}?" for name, _n in names.most_common(limit)]
+    for s in document.sentences:
+        heading = _NUMBERING.sub("", s.text.strip()).rstrip(":.")
+        if (
+            s.section == "heading"
+            and 2 < len(heading) <= 60
+            and not _GENERIC_HEADINGS.match(heading)
+            and not _QUOTE_OR_COLON.search(heading)  # "Date: 4 March", nested quotes
+        ):
+            candidates.append(f"What is said about {heading[0].lower() + heading[1:]}?")
+    probe = bot.with_answerer(bot.offline)
+    out: list[str] = []
+    for question in dict.fromkeys(candidates[: 2 * limit]):
+        try:
+            answer = probe.ask(question)
+        except AssistantError:
+            continue
+        if answer.status == "answered" and any(q.section in ASSERTING for q in answer.quotes):
+            out.append(question)
+        if len(out) >= limit:
+            break
+    return out
+
+
 CHECKING = "\n\n*Checking the quotes against the document…*"
 UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm")
 #: The picker lists at most this many documents; a larger corpus is searched by title on
@@ -171,7 +217,8 @@ def stream_reply(
     try:
         for item in bot.stream(content_text(message), to_history(history), **scope):
             if isinstance(item, Answer):
-                yield answer_html(item, corpus=is_corpus(bot)), item
+                document = getattr(bot, "document", None)
+                yield answer_html(item, document, corpus=is_corpus(bot)), item
             else:
                 streamed += item
                 yield streamed + CHECKING, None
@@ -335,7 +382,13 @@ def document_views(
     document, evidence = bot.document_parts(selected)
     documents = len(bot.documents) if is_corpus(bot) else None
     return (
-        header_html(page_title(bot), bot.backend_label, uploaded=uploaded, documents=documents),
+        header_html(
+            page_title(bot),
+            bot.backend_label,
+            uploaded=uploaded,
+            documents=documents,
+            footnotes=profile(document).apparatus,
+        ),
         render_document(document, evidence),
         render_claims_map(document, evidence),
     )
@@ -422,29 +475,38 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             return gr.skip(), gr.skip()
         return render_document(document, evidence), render_claims_map(document, evidence)
 
-    def load_document(path: str | None, state: Assistant | None, progress=gr.Progress()):  # noqa: B008
+    def load_document(
+        path: str | None,
+        state: Assistant | None,
+        progress=gr.Progress(track_tqdm=True),  # noqa: B008
+    ):
         try:
             checked = check_upload(path)
-            progress(0.1, desc="Reading the document…")
-            new = default.with_document(checked)
-            progress(0.4, desc="Indexing its sentences…")
-            new.index  # noqa: B018  (build now, with the progress shown)
+            progress(0.0, desc="Reading the document…")
+            new = default.with_document(checked, progress=True)
+            new.index  # noqa: B018  (build now: the embedding bar moves with its batches)
         except AssistantError as exc:
             # the reader knows the file by its name, not by the server's upload folder
             reason = str(exc).replace(str(Path(path).parent) + os.sep, "") if path else str(exc)
             gr.Warning(f"Could not load that document: {reason}")
             failed = f"**Could not load that document:** {reason}"
-            return (gr.skip(),) * 6 + (failed, state)
+            return (gr.skip(),) * 6 + (failed, state) + (gr.skip(),) * len(EXAMPLES)
         views = document_views(new, uploaded=True)
         counts = f"{len(new.document.sentences)} sentences"
-        note = f"Loaded **{new.document.title}** ({counts}). Ask about it below."
-        hidden = gr.update(visible=False)  # the examples and the corpus picker
-        return (*views, [], hidden, hidden, note, new)
+        note = f"Loaded **{new.document.title}** ({counts}). Ask about it in the box above."
+        hidden = gr.update(visible=False)  # the corpus picker
+        asked = suggested_questions(new)
+        examples = [
+            gr.update(value=q, visible=True) if q else gr.update(visible=False)
+            for q in (asked + [""] * len(EXAMPLES))[: len(EXAMPLES)]
+        ]
+        return (*views, [], gr.update(visible=bool(asked)), hidden, note, new, *examples)
 
     def reset_document(state: Assistant | None):
         picker_back = gr.update(visible=corpus)
         views = document_views(default)
-        return (*views, [], gr.update(visible=not corpus), picker_back, "", None)
+        examples = [gr.update(value=q, visible=True) for q in EXAMPLES]
+        return (*views, [], gr.update(visible=not corpus), picker_back, "", None, *examples)
 
     with gr.Blocks(title=raw_title, fill_height=False) as demo:
         state = gr.State(None)
@@ -460,14 +522,16 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                     placeholder="Ask a question: answers quote the document, word for word.",
                     buttons=["copy"],
                     feedback_options=None,
+                    autoscroll=False,  # page.js shows each answer from its start
                 )
                 textbox = gr.Textbox(
                     placeholder=PLACEHOLDER.replace("document", "documents")
                     if corpus
                     else PLACEHOLDER,
+                    label="Your question",
                     show_label=False,
-                    autofocus=True,
-                    submit_btn=True,
+                    autofocus=False,  # page.js focuses it without scrolling the page
+                    submit_btn="Ask",
                     elem_id="question",
                 )
                 # the examples are about the default article, not about a corpus
@@ -530,10 +594,10 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             api_visibility="private",
             show_progress="minimal",
         )
-        for button, question in zip(example_buttons, EXAMPLES, strict=True):
+        for button in example_buttons:  # a button asks what it says (uploads change it)
             button.click(
-                lambda h, s, q=question: ("", [*(h or []), {"role": "user", "content": q}], q),
-                [chatbot, state],
+                lambda h, q: ("", [*(h or []), {"role": "user", "content": q}], q),
+                [chatbot, button],
                 [textbox, chatbot, pending],
                 queue=False,
                 api_visibility="private",
@@ -554,10 +618,32 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
                 queue=False,
                 api_visibility="private",
             )
+
+        def clear_chat(state: Assistant | None, shown: str | None):
+            """Clearing the chat clears what it left on the page: the last answer's marks
+            in the document and any message about a failed upload."""
+            current = session_bot(state)
+            if not is_corpus(current):
+                unmarked = marks_html(current.document.id, [], numbered=False, nonce=next(answers))
+                return gr.skip(), unmarked, ""
+            document, evidence = current.document_parts(shown)
+            return render_document(document, evidence), gr.skip(), ""
+
+        chatbot.clear(
+            clear_chat, [state, picker], [doc_view, marks, doc_status], api_visibility="private"
+        )
         doc_outputs = [header, doc_view, map_view, chatbot, examples_row, picker_group]
         doc_outputs += [doc_status, state]
-        upload.upload(load_document, [upload, state], doc_outputs, api_visibility="private")
-        reset.click(reset_document, [state], doc_outputs, api_visibility="private")
+        upload.upload(
+            load_document,
+            [upload, state],
+            [*doc_outputs, *example_buttons],
+            api_visibility="private",
+            show_progress_on=[doc_status],  # one bar, where the upload's status shows
+        )
+        reset.click(
+            reset_document, [state], [*doc_outputs, *example_buttons], api_visibility="private"
+        )
         if corpus:
             ask_corpus, list_documents = make_corpus_api_fns(default)
             gr.api(ask_corpus, api_name="ask")

@@ -187,6 +187,13 @@ class OpenAISettings:
     model: str = "gpt-4o-mini"
     timeout: float = 30.0
     max_retries: int = 2
+    #: ``$ASSISTANT_OPENAI_MAX_TOKENS``: a hard cap on each answer's generated tokens, so a
+    #: model that rambles is stopped in bounded time (the claims it finished are kept).
+    max_tokens: int | None = 1024
+    #: ``$ASSISTANT_OPENAI_OUTPUT``: how to ask for the answer's JSON: ``auto`` (negotiated
+    #: per server: ``json_schema``, then ``json_object`` with the schema, then ``prompt``)
+    #: or one of those three, to skip the negotiation.
+    output: str = "auto"
     #: Earlier turns sent with a question, and the characters kept of each: they only
     #: resolve references.
     history_turns: int = 6
@@ -223,6 +230,8 @@ ENVIRONMENT = {
     "OPENAI_API_KEY": ("openai", "api_key"),
     "OPENAI_BASE_URL": ("openai", "base_url"),
     "ASSISTANT_OPENAI_MODEL": ("openai", "model"),
+    "ASSISTANT_OPENAI_MAX_TOKENS": ("openai", "max_tokens"),
+    "ASSISTANT_OPENAI_OUTPUT": ("openai", "output"),
 }
 
 

@@ -71,6 +71,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _NoBar:
+    """A progress bar that shows nothing (no tqdm object at all)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **values: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def default_cache_dir(settings: IndexSettings | None = None) -> Path:
     """The configured cache folder; else ``.cache`` in a source checkout; else the user
     cache."""
@@ -493,8 +506,12 @@ class Index:
             else:
                 pending.append((path, st))
 
-        bar = tqdm(
-            total=len(pending), desc="index", unit="doc", disable=not progress or not pending
+        # one document: its passages' bar only (Gradio's tqdm tracking shows even a
+        # disabled bar, so none is made)
+        bar = (
+            tqdm(total=len(pending), desc="index", unit="doc")
+            if progress and len(pending) > 1
+            else _NoBar()
         )
         new_ids: set[str] = set()
         for i in range(0, len(pending), self.settings.chunk_documents):
@@ -517,7 +534,7 @@ class Index:
                 new_ids.add(doc.id)
                 fresh.append(doc)
             report.parse_seconds += time.perf_counter() - t0
-            added = self._add_documents(fresh, report)
+            added = self._add_documents(fresh, report, progress)
             self.manifest.add(added, rows)
             records.update({r.id: r for r, _ in added})
             report.added += len(fresh)
@@ -613,15 +630,28 @@ class Index:
             return 0
 
     def _add_documents(
-        self, docs: list[Document], report: SyncReport
+        self, docs: list[Document], report: SyncReport, progress: bool = False
     ) -> list[tuple[DocumentRecord, DocumentTerms]]:
-        """Embed and upsert these documents' passages; return their manifest rows."""
+        """Embed and upsert these documents' passages; return their manifest rows.
+        ``progress``: a bar that moves with the embedding batches (one long upload is
+        one document, so a per-document bar would sit still until the end)."""
         if not docs:
             return []
         passages = [p for d in docs for p in d.sentences if p.text.strip()]
         views = [passage_view(p) for p in passages]
         t0 = time.perf_counter()
-        vectors = self.embedder.encode(views, batch_size=self.settings.embed_batch)
+        batch = self.settings.embed_batch
+        if progress and len(views) > 2 * batch:
+            from tqdm.auto import tqdm
+
+            parts = []
+            with tqdm(total=len(views), desc="embedding", unit="passage") as bar:
+                for j in range(0, len(views), 2 * batch):
+                    parts.append(self.embedder.encode(views[j : j + 2 * batch], batch_size=batch))
+                    bar.update(len(parts[-1]))
+            vectors = np.concatenate(parts)
+        else:
+            vectors = self.embedder.encode(views, batch_size=batch)
         report.embed_seconds += time.perf_counter() - t0
         report.embedded += len(passages)
         t0 = time.perf_counter()

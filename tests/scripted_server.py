@@ -36,6 +36,15 @@ CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 TEST_API_KEY = "sk-test-0123456789-SECRET"
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
+#: What llama-cpp-python's server answers to ``response_format: {"type": "json_schema"}``.
+LLAMA_CPP_PYTHON_REFUSAL: dict[str, Any] = {
+    "error": {
+        "message": "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}]",
+        "type": "internal_server_error",
+    }
+}
+
 
 def answer(*claims: tuple[str, list[str]], status: str | None = None) -> dict[str, Any]:
     """A grounded-answer object: ``answer(("claim", ["quote"]))``; no claims -> not found."""
@@ -90,8 +99,14 @@ class ScriptedServer:
         model: str = "gpt-4o-mini",
         retry_after_ms: int | None = 10,
         responder: Callable[[dict], Reply | dict | str] | None = None,
+        formats: tuple[str, ...] = ("json_schema", "json_object", "text"),
+        refusal: tuple[int, Any] = (500, LLAMA_CPP_PYTHON_REFUSAL),
     ) -> None:
         self.model = model
+        #: the ``response_format`` types this server takes ("text": none given); others get
+        #: ``refusal`` (status, body), without consuming a scripted reply
+        self.formats = formats
+        self.refusal = refusal
         self.retry_after_ms = retry_after_ms
         #: answers requests when the queue is empty (a stand-in model for whole eval runs)
         self.responder = responder
@@ -280,9 +295,19 @@ class _Handler(BaseHTTPRequestHandler):
         request = RecordedRequest(
             "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
         )
-        reply = scripted._record_and_pop(request, consume=is_chat and isinstance(body, dict))
+        refused = (
+            is_chat
+            and isinstance(body, dict)
+            and ((body.get("response_format") or {}).get("type") or "text") not in scripted.formats
+        )
+        reply = scripted._record_and_pop(
+            request, consume=is_chat and isinstance(body, dict) and not refused
+        )
         try:
-            if not is_chat:
+            if refused:
+                status, refusal_body = scripted.refusal
+                self._send_body(status, "", {}, refusal_body)
+            elif not is_chat:
                 self._send_body(404, f"ScriptedServer: no route for POST {self.path}", {})
             elif not isinstance(body, dict):
                 self._send_body(400, "ScriptedServer: request body is not a JSON object", {})

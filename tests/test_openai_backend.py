@@ -102,6 +102,7 @@ def test_faithful_answer_is_parsed_with_usage_and_cost(scripted_server: Scripted
             cost_usd=pytest.approx((1200 * 0.15 + 80 * 0.60) / 1e6),
             model="gpt-4o-mini",
         ),
+        output_mode="json_schema",
     )
 
 

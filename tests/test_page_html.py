@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from assistant.audit import audit
+from assistant.audit import ASSERTING, audit
 from assistant.page_html import answer_html, render_claims_map, render_document
+from assistant.present import to_terminal
 from assistant.types import Answer, Claim, Quote
 from index.load import load_document
 
@@ -95,9 +96,11 @@ def test_structure_is_rendered_with_labels(document, evidence):
 def test_claims_map_labels_every_sentence_in_text_and_counts_them(document, evidence):
     markup = render_claims_map(document, evidence)
     parsed = parse(markup)
-    statuses = [e.status for e in evidence.values()]
-    # one text badge per sentence (the legend's four badges come first)
+    statuses = [e.status for e in evidence.values() if e.sentence.section in ASSERTING]
+    # one text badge per sentence that asserts something (the legend's four come first):
+    # the title, dateline, alt text and headings label the document, they claim nothing
     assert len(parsed.badges) == len(statuses) + 4
+    assert len(statuses) < len(evidence)
     for status in ("cited", "uncited", "hedged", "quoted"):
         m = re.search(rf'<b class="count" data-status="{status}">(\d+)</b>', markup)
         assert m and int(m.group(1)) == statuses.count(status)
@@ -119,6 +122,20 @@ def test_document_markup_is_escaped(tmp_path):
     assert "alert(2)" not in markup  # the loader drops script elements entirely
     for seg in parse(markup).segs:
         assert doc.text[int(seg["data-start"]) : int(seg["data-end"])] == seg["text"]
+
+
+def shown(markup: str) -> str:
+    """The markup without the plain-text copy every answer carries for page.js."""
+    return re.sub(r'<span class="copy-text">[^<]*</span>', "", markup)
+
+
+def test_every_answer_carries_its_plain_text_for_copy_and_its_accessible_name():
+    answer = _answer()
+    out = answer_html(answer)
+    m = re.search(r'<span class="copy-text">([^<]*)</span>', out)
+    assert m and html.unescape(m.group(1)) == to_terminal(answer)
+    assert "“over 100 police injured.[9]”" in html.unescape(m.group(1))
+    assert "\n" not in m.group(1)  # one line: Markdown keeps the HTML block whole
 
 
 def _answer(**kw) -> Answer:
@@ -143,7 +160,7 @@ def test_answer_html_numbers_links_and_labels():
     assert "[9]</a>" not in out  # the document's own footnote marker is not a link
     assert "[2]" in out and 'href="#q-' not in out.split("Police wore")[1].split("hats")[0]
     assert '<span class="unsupported"' in out and "⚠ unsupported" in out  # text, not colour only
-    assert '<blockquote class="quote"' in out and "footnote 9" in out and "article body" in out
+    assert '<blockquote class="quote"' in out and "footnote 9" in out and "document body" in out
     assert "nid-banner" not in out
 
 
@@ -160,14 +177,14 @@ def test_not_in_document_looks_different_and_links_closest_passages():
     out = answer_html(ans)
     assert 'class="nid-banner"' in out and "Not in the document." in out
     assert 'href="#q-10-20"' in out
-    assert out.count("The document does not say.") == 1
+    assert shown(out).count("The document does not say.") == 1
 
 
 def test_notices_are_shown_once_as_notices():
     notice = "The language model failed (timeout); this answer comes from the offline backend."
     ans = _answer(notices=[notice], text=f"Note: {notice}\n\nThe author writes: “x” [1]")
     out = answer_html(ans)
-    assert out.count(html.escape(notice)) == 1
+    assert shown(out).count(html.escape(notice)) == 1
     assert '<div class="notice" role="note">' in out
 
 
@@ -175,3 +192,7 @@ def test_answer_text_is_escaped():
     ans = _answer(text="<img src=x onerror=alert(1)> and <script>alert(1)</script>", quotes=[])
     out = answer_html(ans)
     assert "<img" not in out and "<script>" not in out and "&lt;script&gt;" in out
+
+
+def test_answer_html_names_the_article_body_of_an_authored_document(document):
+    assert "article body" in answer_html(_answer(), document)

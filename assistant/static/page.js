@@ -136,13 +136,127 @@
     watchedMarks = box;
     new MutationObserver(applyMarks).observe(box, { childList: true, subtree: true, attributes: true });
   };
-  const watchAll = () => { watch(); watchMarks(); };
+  // The document panes scroll: keyboard users reach them with Tab, screen readers by name.
+  const namePanes = () => {
+    for (const [id, name] of [["doc-view", "Document"], ["claims-view", "Claims map"]]) {
+      const pane = document.getElementById(id);
+      if (pane && !pane.hasAttribute("tabindex")) {
+        pane.setAttribute("tabindex", "0");
+        pane.setAttribute("role", "region");
+        pane.setAttribute("aria-label", name);
+      }
+    }
+  };
+  new MutationObserver(namePanes).observe(document.body, { childList: true, subtree: true });
+  const watchAll = () => { watch(); watchMarks(); namePanes(); };
   watchAll();
   setInterval(watchAll, 1000);  // the panes are created after this script runs
+
+  // Accessible names and copies in plain text.  Gradio names a chat message by its raw
+  // HTML and its copy button copies that HTML; every answer carries its plain text (the
+  // quotes and where they stand) in a .copy-text element that is never displayed.
+  const plainText = (message) => {
+    const copy = message.querySelector(".answer .copy-text");
+    return (copy ? copy.textContent : message.innerText).trim();
+  };
+  const nameMessages = () => {
+    document.querySelectorAll('#chat [data-testid="bot"], #chat [data-testid="user"]').forEach((m) => {
+      const who = m.dataset.testid === "bot" ? "Answer" : "Question";
+      const label = `${who}: ${plainText(m).split("\n")[0].slice(0, 500)}`;
+      if (m.getAttribute("aria-label") !== label) m.setAttribute("aria-label", label);
+    });
+  };
+  let watchedChat = null;
+  const watchChat = () => {
+    const chat = document.getElementById("chat");
+    if (!chat || chat === watchedChat) return;
+    watchedChat = chat;
+    new MutationObserver(nameMessages).observe(chat, { childList: true, subtree: true, characterData: true });
+    nameMessages();
+  };
+  setInterval(watchChat, 1000);
+  watchChat();
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest('#chat button[aria-label="Copy message"]');
+    if (!button) return;
+    // a message's buttons sit just after its row
+    const bar = button.closest(".message-buttons");
+    const row = bar ? bar.previousElementSibling : button.closest(".message-row");
+    const message = row && row.querySelector('[data-testid="bot"], [data-testid="user"]');
+    if (!message || !navigator.clipboard) return;
+    event.preventDefault();
+    event.stopPropagation();
+    navigator.clipboard.writeText(plainText(message));
+    button.setAttribute("data-copied", "true");
+  }, true);
+
+  // No jump on load: the question box takes the focus without scrolling the page (on a
+  // phone it sits below the chat, and autofocus would scroll the title away).
+  const focusQuestion = (tries) => {
+    const box = document.querySelector("#question textarea");
+    if (box) { box.focus({ preventScroll: true }); window.scrollTo(0, 0); return; }
+    if (tries > 0) setTimeout(() => focusQuestion(tries - 1), 100);
+  };
+  focusQuestion(50);
+
+  // Each new answer is shown from its start (the verdict comes first), not scrolled to its
+  // end; once, when it arrives, so reading is not interrupted while it streams.
+  let lastAnswer = null;
+  const showAnswerStart = () => {
+    const answers = document.querySelectorAll('#chat [data-testid="bot"]');
+    const last = answers[answers.length - 1];
+    if (!last || last === lastAnswer || !last.querySelector(".answer")) return;
+    lastAnswer = last;
+    const row = last.closest(".message-row") || last;
+    let scroller = row.parentElement;
+    while (scroller && !(/(auto|scroll)/.test(getComputedStyle(scroller).overflowY)
+                         && scroller.scrollHeight > scroller.clientHeight)) {
+      scroller = scroller.parentElement;
+    }
+    if (scroller === document.documentElement || scroller === document.body) scroller = null;
+    if (scroller) {
+      const offset = row.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+      scroller.scrollTop += offset - 8;
+    }
+    const top = row.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) row.scrollIntoView({ block: "start" });
+  };
+  new MutationObserver(() => setTimeout(showAnswerStart, 50)).observe(document.body, {
+    childList: true, subtree: true,
+  });
+
+  // From the document back to the answer whose quote was followed (on a phone the
+  // document is far below the chat).
+  let cameFrom = null;
+  const backLink = () => {
+    let link = document.getElementById("back-to-answer");
+    if (!link) {
+      const pane = document.getElementById("doc-tabs") || document.getElementById("doc-view");
+      if (!pane) return null;
+      link = document.createElement("a");
+      link.id = "back-to-answer";
+      link.href = "#chat";
+      link.textContent = "↑ Back to the answer";
+      link.hidden = true;
+      link.addEventListener("click", (e) => {
+        e.preventDefault();
+        if (cameFrom && cameFrom.isConnected) cameFrom.scrollIntoView({ block: "start" });
+        link.hidden = true;
+      });
+      pane.before(link);
+    }
+    return link;
+  };
 
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#q-"]');
     if (!link) return;
+    const from = link.closest('[data-testid="bot"]');
+    if (from) {
+      cameFrom = from.closest(".message-row") || from;
+      const back = backLink();
+      if (back) back.hidden = false;
+    }
     const m = link.getAttribute("href").match(/^#q-(?:(\w+)-)?(\d+)-(\d+)$/);
     if (!m) return;
     event.preventDefault();
