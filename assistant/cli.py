@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         else:
-            print(to_terminal(answer))
+            shown = {q.document_id for q in [*answer.quotes, *answer.closest]}
+            print(to_terminal(answer, {i: bot.index.document(i) for i in shown if i}))
         return 0
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -309,7 +309,8 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     # Gradio would otherwise name and copy the message by its raw HTML.  Never displayed;
     # newlines as references, since a raw blank line would end the chat's Markdown HTML
     # block (and the chat's sanitiser drops data- attributes, so it is an element).
-    plain = esc(to_terminal(answer)).replace("\n", "&#10;")
+    known = {document.id: document} if document is not None else {}
+    plain = esc(to_terminal(answer, known)).replace("\n", "&#10;")
     out.append(f'<span class="copy-text">{plain}</span>')
     return '<div class="answer">' + "\n".join(out) + "</div>"
 

@@ -296,8 +296,10 @@ def backend_text(answer: Answer) -> str:
     return answer.backend
 
 
-def to_terminal(answer: Answer) -> str:
-    """Readable plain text for the CLI."""
+def to_terminal(answer: Answer, documents: Mapping[str, Document] | None = None) -> str:
+    """Readable plain text for the CLI (and the page's copy button); ``documents`` (by id)
+    name each quote's section as its document calls it ("article body")."""
+    documents = documents or {}
     lines = [answer.text, ""]
     if answer.quotes:
         lines.append("Quotes:")
@@ -305,7 +307,8 @@ def to_terminal(answer: Answer) -> str:
             fn = f", footnotes {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
             doc = f"“{q.document_title}”, " if answer.corpus and q.document_title else ""
             lines.append(f"  [{i}] “{q.text}”")
-            lines.append(f"      ({doc}{section_name(q.section)}, chars {q.start}-{q.end}{fn})")
+            where = _section_of(q, documents)
+            lines.append(f"      ({doc}{where}, chars {q.start}-{q.end}{fn})")
     unsupported = answer.unsupported
     if unsupported:
         lines.append("")
@@ -316,16 +319,17 @@ def to_terminal(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(answer: Answer) -> str:
+def to_markdown(answer: Answer, documents: Mapping[str, Document] | None = None) -> str:
     """Chat rendering: answer text, then each quote as a block quote with section, footnotes
     and offsets.  A quote the answer already shows word for word is not shown twice."""
+    documents = documents or {}
     body = answer.text.replace("[unsupported]", "**[unsupported]**")
     out = [body]
     if answer.quotes:
         out.append("")
         for i, q in enumerate(answer.quotes, start=1):
             fn = f" · footnote {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
-            where = f"*{section_name(q.section)}*{fn} · characters {q.start}–{q.end}"
+            where = f"*{_section_of(q, documents)}*{fn} · characters {q.start}–{q.end}"
             if q.text in answer.text:
                 out.append(f"> **[{i}]** {where}\n")
             else:

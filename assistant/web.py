@@ -490,7 +490,7 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             reason = str(exc).replace(str(Path(path).parent) + os.sep, "") if path else str(exc)
             gr.Warning(f"Could not load that document: {reason}")
             failed = f"**Could not load that document:** {reason}"
-            return (gr.skip(),) * 6 + (failed, state) + (gr.skip(),) * len(EXAMPLES)
+            return (gr.skip(),) * (6 + len(EXAMPLES)) + (failed, state)
         views = document_views(new, uploaded=True)
         counts = f"{len(new.document.sentences)} sentences"
         note = f"Loaded **{new.document.title}** ({counts}). Ask about it in the box above."
@@ -500,13 +500,13 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
             gr.update(value=q, visible=True) if q else gr.update(visible=False)
             for q in (asked + [""] * len(EXAMPLES))[: len(EXAMPLES)]
         ]
-        return (*views, [], gr.update(visible=bool(asked)), hidden, note, new, *examples)
+        return (*views, [], gr.update(visible=bool(asked)), hidden, *examples, note, new)
 
     def reset_document(state: Assistant | None):
         picker_back = gr.update(visible=corpus)
         views = document_views(default)
         examples = [gr.update(value=q, visible=True) for q in EXAMPLES]
-        return (*views, [], gr.update(visible=not corpus), picker_back, "", None, *examples)
+        return (*views, [], gr.update(visible=not corpus), picker_back, *examples, "", None)
 
     with gr.Blocks(title=raw_title, fill_height=False) as demo:
         state = gr.State(None)
@@ -632,18 +632,17 @@ def build_app(bot: Assistant | None = None) -> gr.Blocks:
         chatbot.clear(
             clear_chat, [state, picker], [doc_view, marks, doc_status], api_visibility="private"
         )
+        # (the status note and the session's assistant stay last)
         doc_outputs = [header, doc_view, map_view, chatbot, examples_row, picker_group]
-        doc_outputs += [doc_status, state]
+        doc_outputs += [*example_buttons, doc_status, state]
         upload.upload(
             load_document,
             [upload, state],
-            [*doc_outputs, *example_buttons],
+            doc_outputs,
             api_visibility="private",
             show_progress_on=[doc_status],  # one bar, where the upload's status shows
         )
-        reset.click(
-            reset_document, [state], [*doc_outputs, *example_buttons], api_visibility="private"
-        )
+        reset.click(reset_document, [state], doc_outputs, api_visibility="private")
         if corpus:
             ask_corpus, list_documents = make_corpus_api_fns(default)
             gr.api(ask_corpus, api_name="ask")

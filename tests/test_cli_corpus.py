@@ -130,7 +130,8 @@ def test_ask_names_each_quotes_document(
     out = result.stdout
     assert "Traceback" not in result.stderr
     assert f"According to “{ARTICLE}”" in out and "According to “Harbour Report”" in out
-    assert "(“Harbour Report”, article body, chars " in out  # the quote's document, named
+    # the quote's document, named; the harbour report has no author's voice: "document body"
+    assert "(“Harbour Report”, document body, chars " in out
     assert f"(“{ARTICLE}”, article body, chars " in out
     assert "with over 100 police injured.[9]" in out
     assert out.rstrip().splitlines()[-1] == "status: answered · backend: extractive"

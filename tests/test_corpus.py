@@ -273,11 +273,11 @@ def test_interrupted_sync_resumes(
     calls = {"n": 0}
     original = Index._add_documents
 
-    def flaky(self: Index, docs: list, report: object) -> list:
+    def flaky(self: Index, docs: list, report: object, *rest: object) -> list:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(28, "No space left on device")
-        return original(self, docs, report)
+        return original(self, docs, report, *rest)
 
     corpus = Corpus(folder)
     cache = tmp_path / "c"

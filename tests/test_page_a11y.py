@@ -144,6 +144,18 @@ def test_page_is_accessible_and_legible(served: str, scheme: str, device: str) -
             box.fill(ABSENT)
             box.press("Enter")
             expect(page.locator('[data-testid="bot"]').last).to_contain_text("Not in the document")
+            if device == "desktop":
+                # a sourcing question is answered from the evidence status of its quotes;
+                # a reader's comment is the reader's, with no source note
+                box.fill("Is the claim about the CIA backed by a source?")
+                box.press("Enter")
+                sourced = page.locator('[data-testid="bot"]').nth(2)
+                expect(sourced.locator("p").first).to_contain_text("Sources: [1]")
+                box.fill("What does the reader comment say?")
+                box.press("Enter")
+                comment = page.locator('[data-testid="bot"]').nth(3)
+                expect(comment).to_contain_text("A reader's comment says")
+                expect(comment.locator("p").first).not_to_contain_text("gives no source")
             page.locator('[data-testid="bot"] a.qref').first.click()
             expect(page.locator("#doc-view mark.active-quote").first).to_be_visible()
             for selector in MARKED:
@@ -176,8 +188,9 @@ def test_page_is_accessible_and_legible(served: str, scheme: str, device: str) -
     assert len(measured) >= 10  # the marks were on screen to be measured
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", list(VIEWPORTS))
-def test_page_keeps_the_reader_oriented(served: str, device: str) -> None:
+def test_page_keeps_the_reader_oriented(served: str, device: str, scheme: str) -> None:
     """No jump on load; each answer shown from its start; a way back from the document to
     the answer; clearing the chat clears the marks it left in the document."""
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -186,7 +199,9 @@ def test_page_keeps_the_reader_oriented(served: str, device: str) -> None:
     with sync_api.sync_playwright() as p:
         browser = chromium(p)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, color_scheme=scheme
+            )
             page.set_default_timeout(60_000)
             page.goto(served)
             expect(page.locator("#page-head h1")).to_be_visible()
@@ -205,7 +220,7 @@ def test_page_keeps_the_reader_oriented(served: str, device: str) -> None:
             top = last.evaluate("el => el.getBoundingClientRect().top")
             assert 0 <= top < height, f"the last answer starts off-screen ({top:.0f} px)"
             expect(last).to_contain_text("Not in the document")
-            _shot(page, f"orient-{device}-answer-start")
+            _shot(page, f"orient-{device}-{scheme}-answer-start")
             # follow a quote into the document, then come back
             first = page.locator('[data-testid="bot"]').first
             first.locator("a.qnum-link").first.click()
