@@ -232,9 +232,14 @@ def test_page_keeps_the_reader_oriented(served: str, device: str, scheme: str) -
             top = first.evaluate("el => el.getBoundingClientRect().top")
             assert -5 <= top < height, f"back to the answer left it off-screen ({top:.0f} px)"
             expect(back).to_be_hidden()
-            # clearing the chat clears the document's marks
+            # clearing the chat clears the document's marks and the input's error message
             assert page.locator("#doc-view .seg.hl").count() > 0
+            box.fill("")
+            box.press("Enter")
+            error = page.locator("#question div.validation-error")
+            expect(error).to_contain_text("Please type a question first")
             page.get_by_role("button", name="Clear").click()
+            expect(error).to_be_hidden()
             expect(page.locator('[data-testid="bot"]')).to_have_count(0)
             expect(page.locator("#doc-view .seg.hl")).to_have_count(0)
             expect(page.locator("#doc-view mark.active-quote")).to_have_count(0)
@@ -285,8 +290,12 @@ def test_upload_shows_one_moving_bar_and_questions_about_the_new_document(
             seen: list[tuple[int, str]] = []
             status = page.locator("#doc-status")
             for _ in range(240):
-                bars = page.locator(".progress-level:visible")
-                seen.append((bars.count(), bars.first.inner_text() if bars.count() else ""))
+                # read the bars in one go: one may vanish between two calls
+                texts = page.evaluate(
+                    """() => [...document.querySelectorAll('.progress-level')]
+                       .filter((el) => el.offsetParent).map((el) => el.innerText)"""
+                )
+                seen.append((len(texts), texts[0] if texts else ""))
                 if "Loaded" in status.inner_text():
                     break
                 page.wait_for_timeout(100)
