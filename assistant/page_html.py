@@ -27,9 +27,10 @@ STATUS_LABELS = {
     "hedged": "hedged",
     "quoted": "quoted speech",
 }
+#: ``{speaker}``: "the author" where the document has an author's voice, else "the document"
 STATUS_HELP = {
     "cited": "carries a footnote marker; the footnote's source text is not in the document",
-    "uncited": "the author asserts it without a source",
+    "uncited": "{speaker} asserts it without a source",
     "hedged": "the text itself signals weak sourcing",
     "quoted": "someone else's words, quoted",
 }
@@ -72,6 +73,12 @@ def _cuts(block: Block, sentences: Iterable[Sentence], spans: Iterable[tuple[int
     return sorted(points)
 
 
+def status_help(document: Document) -> dict[str, str]:
+    """What each evidence status means, said of this document's speaker."""
+    speaker = "the author" if profile(document).voice else "the document"
+    return {status: text.format(speaker=speaker) for status, text in STATUS_HELP.items()}
+
+
 def _status_label(ev: SentenceEvidence) -> str:
     label = STATUS_LABELS[ev.status]
     if ev.status == "cited" and ev.footnotes:
@@ -104,6 +111,7 @@ def render_document(
     for s in document.sentences:
         by_block.setdefault(s.block_index, []).append(s)
 
+    help_text = status_help(document)
     parts: list[str] = []
     for block in document.blocks:
         sentences = by_block.get(block.index, [])
@@ -132,7 +140,7 @@ def render_document(
                 ev = evidence.get(sentence.id)
                 if ev is not None:
                     inner.append(
-                        f'<span class="badge b-{ev.status}" title="{esc(STATUS_HELP[ev.status])}">'
+                        f'<span class="badge b-{ev.status}" title="{esc(help_text[ev.status])}">'
                         f"{esc(_status_label(ev))}</span>"
                     )
         parts.append(_wrap_block(block, "".join(inner)))
@@ -222,7 +230,7 @@ def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence])
         items.append(
             f'<li><span class="badge b-{status}">{STATUS_LABELS[status]}</span> '
             f'<b class="count" data-status="{status}">{counts.get(status, 0)}</b>{extra}'
-            f" — {STATUS_HELP[status]}</li>"
+            f" — {status_help(document)[status]}</li>"
         )
     legend = (
         f'<div class="claims-legend"><p><b>{total}</b> sentences, each labelled by how the '

@@ -103,3 +103,5 @@ def test_the_claims_map_counts_only_sentences_that_assert(council) -> None:
     asserting = [s for s in council.document.sentences if s.section == "body"]
     assert f"<b>{len(asserting)}</b> sentences" in markup
     assert len(asserting) < len(council.document.sentences)  # the title is not counted
+    assert "the document asserts it without a source" in markup
+    assert "the author asserts" not in markup
