@@ -23,6 +23,8 @@ STATUSES = ("cited", "uncited", "hedged", "quoted")
 #: dateline, heading or photo alt text labels the document rather than claiming anything.
 ASSERTING = frozenset({"body", "caption", "comment"})
 
+#: Opening quotation marks: a passage that starts with one is already a quotation.
+OPENING_QUOTES = '“"‘«„'
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 #: The author speaking as "I" (outside quotation marks).
 _FIRST_PERSON = re.compile(r"\b(?:I|I['’](?:m|ve|d|ll)|me|my|mine|myself)\b")

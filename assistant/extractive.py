@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from assistant.answerers import Answerer, register
-from assistant.audit import SentenceEvidence, evidence_of, profile
+from assistant.audit import OPENING_QUOTES, SentenceEvidence, evidence_of, profile
 from assistant.reader import Reader
 from assistant.retrieve import Retrieval
 from assistant.types import Draft, DraftClaim, Reason
@@ -127,8 +127,6 @@ _PREFIX = {
     "comments_heading": "The comment section's heading reads",
     "comment": "A reader's comment says",
 }
-#: Opening quotation marks: a passage that starts with one is already a quotation.
-_OPENING_QUOTES = '“"‘«„'
 
 
 @dataclass
@@ -460,7 +458,7 @@ class DocumentAnswerer:
             prefix = f"The {shape.noun} quotes"
         else:
             prefix = "The author writes" if shape.voice else "The document says"
-        if p.text[:1] in _OPENING_QUOTES:
+        if p.text[:1] in OPENING_QUOTES:
             return f"{prefix}: {p.text}"
         return f"{prefix}: “{p.text}”"
 

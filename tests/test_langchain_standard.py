@@ -44,7 +44,9 @@ class TestRetrieverStandard(RetrieversIntegrationTests):
         return QUESTION
 
 
-class TestToolUnitStandard(ToolsUnitTests):
+class _AskDocumentTool:
+    """What both tool suites build and call."""
+
     @property
     def tool_constructor(self) -> Any:
         return as_tool(bot())
@@ -54,14 +56,12 @@ class TestToolUnitStandard(ToolsUnitTests):
         return {"question": QUESTION}
 
 
-class TestToolIntegrationStandard(ToolsIntegrationTests):
-    @property
-    def tool_constructor(self) -> Any:
-        return as_tool(bot())
+class TestToolUnitStandard(_AskDocumentTool, ToolsUnitTests):
+    pass
 
-    @property
-    def tool_invoke_params_example(self) -> dict[str, Any]:
-        return {"question": QUESTION}
+
+class TestToolIntegrationStandard(_AskDocumentTool, ToolsIntegrationTests):
+    pass
 
 
 def test_invoke_k_overrides_the_retrievers_own_k() -> None:
