@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from assistant.audit import ASSERTING, STATUSES, SentenceEvidence, profile
 from assistant.present import NOT_IN_DOCUMENT, backend_text, section_name, to_terminal
@@ -217,13 +217,24 @@ def claims_counts(evidence: Iterable[SentenceEvidence]) -> Counter:
     return Counter(ev.status for ev in evidence if ev.sentence.section in ASSERTING)
 
 
+#: The claims map's note on a document with no footnotes or source list: "uncited" there
+#: is how such documents are written, not a fault the map found.
+NO_APPARATUS = (
+    '<p class="note">This document has no footnotes or source list, so none of its '
+    "sentences cites a source.</p>"
+)
+
+
 def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence]) -> str:
     """The claims map: a legend with counts, then the document coloured sentence by sentence."""
     counts = claims_counts(evidence.values())
     total = sum(counts.values())
     cited_notes = sorted({n for ev in evidence.values() for n in ev.footnotes})
+    apparatus = profile(document).apparatus
     items = []
     for status in STATUSES:
+        if status == "cited" and not apparatus and not counts.get(status):
+            continue  # nothing here could carry a footnote: a row of 0 would only puzzle
         extra = ""
         if status == "cited" and cited_notes:
             extra = f" (footnotes {cited_notes[0]}–{cited_notes[-1]})"
@@ -234,7 +245,8 @@ def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence])
         )
     legend = (
         f'<div class="claims-legend"><p><b>{total}</b> sentences, each labelled by how the '
-        f"document itself backs it:</p><ul>{''.join(items)}</ul></div>"
+        f"document itself backs it:</p><ul>{''.join(items)}</ul>"
+        f"{'' if apparatus else NO_APPARATUS}</div>"
     )
     return legend + render_document(document, evidence, claims_map=True)
 
@@ -252,11 +264,22 @@ def _linked_refs(text: str, quotes: Sequence[Quote], corpus: bool = False) -> st
     return _REF.sub(link, text)
 
 
-def answer_html(answer: Answer, document: Document | None = None, *, corpus: bool = False) -> str:
+def answer_html(
+    answer: Answer,
+    document: Document | None = None,
+    *,
+    corpus: bool = False,
+    documents: Mapping[str, Document] | None = None,
+) -> str:
     """One chat message: notices, the answer (or the "does not say" banner), statements marked
     unsupported with a label, then the numbered quotes, each a link into the document view.
-    ``corpus``: quotes name their document and link into it among the others shown."""
+    ``corpus``: quotes name their document and link into it among the others shown;
+    ``documents`` (by id): the quoted documents, so each quote's section is named as its own
+    document calls it ("article body", "document body")."""
     out: list[str] = []
+    known = dict(documents or {})
+    if document is not None:
+        known.setdefault(document.id, document)
     noun = profile(document).noun if document is not None else "document"
     for notice in answer.notices:
         out.append(f'<div class="notice" role="note"><b>Notice:</b> {esc(notice)}</div>')
@@ -298,7 +321,8 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     out.extend(f"<p>{p}</p>" for p in paragraphs)
     for i, q in enumerate(answer.quotes, start=1):
         where = [f"“{q.document_title}”"] if corpus and q.document_title else []
-        where.append(section_name(q.section, noun))
+        own = known.get(q.document_id)
+        where.append(section_name(q.section, profile(own).noun if own is not None else noun))
         if q.footnotes:
             where.append("footnote " + ", ".join(map(str, q.footnotes)))
         where.append(f"characters {q.start}–{q.end}")
@@ -317,7 +341,6 @@ def answer_html(answer: Answer, document: Document | None = None, *, corpus: boo
     # Gradio would otherwise name and copy the message by its raw HTML.  Never displayed;
     # newlines as references, since a raw blank line would end the chat's Markdown HTML
     # block (and the chat's sanitiser drops data- attributes, so it is an element).
-    known = {document.id: document} if document is not None else {}
     plain = esc(to_terminal(answer, known)).replace("\n", "&#10;")
     out.append(f'<span class="copy-text">{plain}</span>')
     return '<div class="answer">' + "\n".join(out) + "</div>"

@@ -77,10 +77,10 @@ def suggested_questions(bot: Assistant, limit: int = len(EXAMPLES)) -> list[str]
     most and the topics of its headings (never from a question set), kept only when the
     offline answerer answers them from the document's own sentences."""
     document = bot.document
-    candidates: list[str] = []
     body = [s.text for s in document.sentences if s.section == "body"]
     names = Counter(m.group(1) for text in body for m in _NAME.finditer(text))
-    candidates += [f"What is said about {name}?" for name, _n in names.most_common(limit)]
+    about_names = [f"What is said about {name}?" for name, _n in names.most_common(limit)]
+    about_headings: list[str] = []
     for s in document.sentences:
         heading = _NUMBERING.sub("", s.text.strip()).rstrip(":.")
         if (
@@ -89,7 +89,10 @@ def suggested_questions(bot: Assistant, limit: int = len(EXAMPLES)) -> list[str]
             and not _GENERIC_HEADINGS.match(heading)
             and not _QUOTE_OR_COLON.search(heading)  # "Date: 4 March", nested quotes
         ):
-            candidates.append(f"What is said about {heading[0].lower() + heading[1:]}?")
+            about_headings.append(f"What is said about {heading[0].lower() + heading[1:]}?")
+    # names and headings in turn, so a document with many names still gets its topics
+    pairs = itertools.zip_longest(about_names, about_headings)
+    candidates = [q for pair in pairs for q in pair if q]
     probe = bot.with_answerer(bot.offline)
     out: list[str] = []
     for question in dict.fromkeys(candidates[: 2 * limit]):
@@ -206,6 +209,18 @@ def error_message(exc: AssistantError) -> str:
 # -- answering ----------------------------------------------------------------------------
 
 
+def quoted_documents(bot: Any, answer: Answer) -> dict[str, Any]:
+    """The corpus documents an answer quotes, by id: each quote names its section as its
+    own document calls it."""
+    found = {}
+    for i in sorted({q.document_id for q in [*answer.quotes, *answer.closest] if q.document_id}):
+        try:
+            found[i] = bot.index.document(i)
+        except AssistantError:  # edited since indexing: its quotes keep the plain name
+            continue
+    return found
+
+
 def stream_reply(
     bot: Any, message: Any, history: list[Any], within: list[str] | None = None
 ) -> Iterator[tuple[str, Answer | None]]:
@@ -218,7 +233,9 @@ def stream_reply(
         for item in bot.stream(content_text(message), to_history(history), **scope):
             if isinstance(item, Answer):
                 document = getattr(bot, "document", None)
-                yield answer_html(item, document, corpus=is_corpus(bot)), item
+                corpus = is_corpus(bot)
+                quoted = quoted_documents(bot, item) if corpus else {}
+                yield answer_html(item, document, corpus=corpus, documents=quoted), item
             else:
                 streamed += item
                 yield streamed + CHECKING, None

@@ -105,3 +105,6 @@ def test_the_claims_map_counts_only_sentences_that_assert(council) -> None:
     assert len(asserting) < len(council.document.sentences)  # the title is not counted
     assert "the document asserts it without a source" in markup
     assert "the author asserts" not in markup
+    # no footnotes to count: the legend says why everything is uncited, not "cited: 0"
+    assert "has no footnotes or source list" in markup
+    assert 'data-status="cited"' not in markup

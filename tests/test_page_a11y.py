@@ -144,18 +144,17 @@ def test_page_is_accessible_and_legible(served: str, scheme: str, device: str) -
             box.fill(ABSENT)
             box.press("Enter")
             expect(page.locator('[data-testid="bot"]').last).to_contain_text("Not in the document")
-            if device == "desktop":
-                # a sourcing question is answered from the evidence status of its quotes;
-                # a reader's comment is the reader's, with no source note
-                box.fill("Is the claim about the CIA backed by a source?")
-                box.press("Enter")
-                sourced = page.locator('[data-testid="bot"]').nth(2)
-                expect(sourced.locator("p").first).to_contain_text("Sources: [1]")
-                box.fill("What does the reader comment say?")
-                box.press("Enter")
-                comment = page.locator('[data-testid="bot"]').nth(3)
-                expect(comment).to_contain_text("A reader's comment says")
-                expect(comment.locator("p").first).not_to_contain_text("gives no source")
+            # a sourcing question is answered from the evidence status of its quotes;
+            # a reader's comment is the reader's, with no source note
+            box.fill("Is the claim about the CIA backed by a source?")
+            box.press("Enter")
+            sourced = page.locator('[data-testid="bot"]').nth(2)
+            expect(sourced.locator("p").first).to_contain_text("Sources: [1]")
+            box.fill("What does the reader comment say?")
+            box.press("Enter")
+            comment = page.locator('[data-testid="bot"]').nth(3)
+            expect(comment).to_contain_text("A reader's comment says")
+            expect(comment.locator("p").first).not_to_contain_text("gives no source")
             page.locator('[data-testid="bot"] a.qref').first.click()
             expect(page.locator("#doc-view mark.active-quote").first).to_be_visible()
             for selector in MARKED:
@@ -273,16 +272,26 @@ def _report(path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", list(VIEWPORTS))
 def test_upload_shows_one_moving_bar_and_questions_about_the_new_document(
-    served: str, tmp_path: Path
+    served: str, tmp_path: Path, device: str, scheme: str
 ) -> None:
+    """An upload shows one bar that moves with the indexing batches, then questions drawn
+    from the new document; a document with no author's voice and no footnotes is framed
+    as such: "The document says", no source notes, no footnote promise, no map badges on
+    its headings."""
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     report = _report(tmp_path / "works.md")
+    width, height = VIEWPORTS[device]
+    figures: dict[str, list[float]] = {}
     with sync_api.sync_playwright() as p:
         browser = chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, color_scheme=scheme
+            )
             page.set_default_timeout(60_000)
             page.goto(served)
             page.locator("#load-doc").get_by_text("Load another document").click()
@@ -304,13 +313,40 @@ def test_upload_shows_one_moving_bar_and_questions_about_the_new_document(
             assert max(n for n, _ in seen) == 1, seen  # one bar, never several
             shown = {text for _, text in seen if "embedding" in text}
             assert len(shown) >= 2, seen  # it moved with the batches
-            _shot(page, "upload-suggestions")
+            _shot(page, f"upload-{device}-{scheme}-suggestions")
             buttons = page.locator("#examples button")
             labels = [buttons.nth(i).inner_text() for i in range(buttons.count())]
             assert "What is said about Marta Olsen?" in labels  # its own names, answered
+            # the header promises no footnotes: this report has none
+            expect(page.locator("#page-head")).to_contain_text("Kellby Harbour Works Report")
+            expect(page.locator("#page-head")).not_to_contain_text("footnote")
             buttons.filter(has_text="Marta Olsen").click()
             reply = page.locator('[data-testid="bot"]').last
             expect(reply).to_contain_text("Marta Olsen")
             expect(reply).to_contain_text("The document says")  # no author's voice here
+            expect(reply).not_to_contain_text("The author writes")
+            expect(reply).not_to_contain_text("gives no source")  # no apparatus, no notes
+            expect(reply.locator(".where").first).to_contain_text("document body")
+            expect(page.locator("#doc-view .seg.hl").first).to_be_visible()
+            for selector in MARKED:
+                figures[selector] = page.evaluate(CONTRAST_JS, selector)
+            _shot(page, f"upload-{device}-{scheme}-answer")
+            violations = _axe(page)
+            page.get_by_role("tab", name="Claims map").click()
+            legend = page.locator(".claims-legend")
+            expect(legend).to_contain_text("has no footnotes or source list")
+            expect(legend.locator('[data-status="cited"]')).to_have_count(0)
+            # the title and the phase headings label the report: no badge on them
+            headings = page.locator(".claims-map h2, .claims-map h3")
+            expect(headings.first).to_be_visible()
+            assert headings.count() >= 12
+            expect(page.locator(".claims-map h2 .badge, .claims-map h3 .badge")).to_have_count(0)
+            for selector in MAP_MARKED:
+                figures[selector] = page.evaluate(CONTRAST_JS, selector)
+            _shot(page, f"upload-{device}-{scheme}-claims-map")
+            violations += _axe(page)
         finally:
             browser.close()
+    print(f"upload {device}/{scheme} lowest contrast:", min(min(v) for v in figures.values() if v))
+    assert {s: round(min(v), 2) for s, v in figures.items() if v and min(v) < 4.5} == {}
+    assert violations == [], json.dumps(violations, indent=1)

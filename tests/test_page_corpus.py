@@ -70,6 +70,16 @@ def test_answer_links_name_the_document_and_the_pane_shows_each(corpus_bot: Assi
             assert (f'id="quote-{n}"' in article) == (q in marked)
     # single-document links keep their short form
     assert 'href="#q-' in answer_html(answer) and f"#q-{ids[0]}-" not in answer_html(answer)
+    # each quote's section is named as its own document calls it: the article has an
+    # author's voice ("article body"), the harbour report has none ("document body")
+    named = answer_html(answer, corpus=True, documents=web.quoted_documents(corpus_bot, answer))
+    for q in answer.quotes:
+        block = named.split(f'data-start="{q.start}" data-end="{q.end}"', 1)[1]
+        where = block.split('<span class="where">', 1)[1].split("</span>", 1)[0]
+        noun = "article" if q.document_title.startswith("Kazakhstan") else "document"
+        assert q.section != "body" or f"{noun} body" in where, where
+        copy = named.split('class="copy-text">', 1)[1]
+        assert f"“{q.document_title}”, {noun} body" in copy or q.section != "body", copy
 
 
 def test_views_and_picker_list_the_corpus(corpus_bot: Assistant) -> None:
@@ -149,14 +159,27 @@ def test_corpus_tools_over_mcp(corpus_bot: Assistant) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(240)
-def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_corpus_page_in_chromium(
+    served: str, corpus_bot: Assistant, device: str, scheme: str
+) -> None:
+    """The corpus page, light and dark, desktop and phone: each quote names its document
+    and its section as that document calls it, highlights in its own document, and the
+    marks stand at 4.5:1 or better with no serious accessibility violation."""
+    from test_page_a11y import CONTRAST_JS, MAP_MARKED, MARKED, VIEWPORTS, _axe
+
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     harbour_id = next(d["id"] for d in corpus_bot.documents if d["title"] == "Harbour Report")
+    width, height = VIEWPORTS[device]
+    figures: dict[str, list[float]] = {}
     with sync_api.sync_playwright() as p:
         browser = chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, color_scheme=scheme
+            )
             page.set_default_timeout(30_000)
             page.goto(served)
             expect(page.locator("#page-head h1")).to_have_text("3 documents")
@@ -179,7 +202,14 @@ def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
             expect(active.first).to_be_visible()
             assert "two officers were injured" in "".join(active.all_inner_texts())
             expect(doc.locator("mark.active-quote")).to_have_count(active.count())
-            _shot(page, "page-corpus-answer")
+            harbour = reply.locator("blockquote.quote").filter(has_text="Harbour Report")
+            expect(harbour.first.locator(".where")).to_contain_text("document body")
+            article = reply.locator("blockquote.quote").filter(has_text="Kazakhstan")
+            expect(article.first.locator(".where")).to_contain_text("article body")
+            for selector in MARKED:
+                figures[selector] = page.evaluate(CONTRAST_JS, selector)
+            _shot(page, f"page-corpus-{device}-{scheme}-answer")
+            violations = _axe(page)
 
             # the picker shows any document of the corpus, with its claims map
             page.locator("#doc-picker input").fill("Village")
@@ -188,6 +218,11 @@ def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
             page.locator("#tab-claims-button").click()
             expect(page.locator("#claims-view .claims-legend")).to_contain_text("sentences")
             expect(page.locator("#claims-view")).to_contain_text("Mrs Jones")
+            for selector in MAP_MARKED:
+                figures.setdefault(selector, []).extend(page.evaluate(CONTRAST_JS, selector))
+            _shot(page, f"page-corpus-{device}-{scheme}-claims-map")
+            violations += _axe(page)
+            page.locator("#tab-document-button").click()
 
             # limited to the bake sale report, the police question is not answered
             page.locator("#only-shown input").check()
@@ -203,6 +238,9 @@ def test_corpus_page_in_chromium(served: str, corpus_bot: Assistant) -> None:
             expect(third).to_contain_text("Village Bake Sale")
         finally:
             browser.close()
+    print(f"corpus {device}/{scheme} lowest contrast:", min(min(v) for v in figures.values() if v))
+    assert {s: round(min(v), 2) for s, v in figures.items() if v and min(v) < 4.5} == {}
+    assert violations == [], json.dumps(violations, indent=1)
 
 
 def _shot(page, name: str) -> Path:

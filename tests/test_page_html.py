@@ -106,6 +106,7 @@ def test_claims_map_labels_every_sentence_in_text_and_counts_them(document, evid
         assert m and int(m.group(1)) == statuses.count(status)
     assert any(b.startswith("cited [9]") for b in parsed.badges)
     assert f"<b>{len(statuses)}</b> sentences" in markup
+    assert "has no footnotes or source list" not in markup  # the article has them
 
 
 def test_document_markup_is_escaped(tmp_path):
