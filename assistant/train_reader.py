@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -135,6 +136,117 @@ def qa_examples(doc: ReadingDoc, cands: Candidates, negatives: int = NEGATIVES) 
         for p in chosen.values():
             first, second = qa_pair(q["question"], p, document)
             out.append(Example(first, second, float(p.index in gold_ids), "qa", q["id"]))
+    return out
+
+
+#: Synthetic hard negatives (``--augment``): the weakest tags on dev (swapped entities,
+#: reversed relations, antonyms) have a few hundred written examples; each answerable
+#: train question is also edited by one of these templates so that its own gold passage
+#: no longer answers it, and paired with that passage as a negative.  Training data only:
+#: nothing here runs when the assistant answers.
+AUGMENT_PER_QUESTION = 2
+_ANTONYM_PAIRS = """increase decrease|increased decreased|increases decreases|rose fell|rise fall
+raised lowered|higher lower|more fewer|larger smaller|largest smallest|biggest smallest
+before after|first last|earliest latest|oldest newest|opened closed|open closed|won lost
+win lose|approved rejected|accepted refused|allowed banned|permitted forbidden
+supported opposed|support oppose|north south|east west|northern southern|eastern western
+above below|inside outside|start end|started ended|began ended|longer shorter
+longest shortest|faster slower|fastest slowest|heavier lighter|maximum minimum
+upper lower|early late|earlier later|hired dismissed|joined left|bought sold|buy sell
+arrived departed|imports exports|gained lost|profit loss|succeeded failed|morning evening
+summer winter|spring autumn|added removed|included excluded|passed failed|cheaper dearer
+wider narrower|deeper shallower|older younger|under over|minority majority|import export"""
+_ANTONYMS: dict[str, str] = {}
+for _pair in _ANTONYM_PAIRS.replace("\n", "|").split("|"):
+    _a, _b = _pair.split()
+    _ANTONYMS.setdefault(_a, _b)
+    _ANTONYMS.setdefault(_b, _a)
+_CAPITAL = re.compile(r"\b[A-Z][A-Za-z'’-]+(?: (?:of |the |de |van )?[A-Z][A-Za-z'’-]+)*")
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w.])")
+_LEADING = {"The", "A", "An", "By", "At", "In", "On", "Of", "For", "To", "And", "But", "Cllr"}
+_CALENDAR = set(
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+)
+
+
+def _names_in(text: str) -> list[str]:
+    """Capitalised phrases after the first word (which is capitalised anyway), without a
+    leading article or preposition."""
+    first = re.match(r"\W*\w+", text)
+    skip = first.end() if first else 0
+    out = []
+    for m in _CAPITAL.finditer(text):
+        if m.start() < skip:
+            continue
+        words = m.group(0).split()
+        while words and words[0] in _LEADING:
+            words = words[1:]
+        if words and len(" ".join(words)) >= 3 and not _CALENDAR & set(words):
+            out.append(" ".join(words))
+    return out
+
+
+def _word_sub(text: str, old: str, new: str) -> str:
+    def keep_case(m: re.Match) -> str:
+        w = m.group(0)
+        return new.capitalize() if w[:1].isupper() else new
+
+    return re.sub(rf"\b{re.escape(old)}\b", keep_case, text, count=1, flags=re.IGNORECASE)
+
+
+def synthetic_edits(question: str, passage_text: str, doc_names: list[str], rng) -> list[tuple]:
+    """Edits of an answerable question that its gold passage (``passage_text``, with its
+    context) cannot answer: (edited question, tag)."""
+    lower = passage_text.lower()
+    out: list[tuple[str, str]] = []
+    names = [n for n in dict.fromkeys(_names_in(question)) if n in passage_text]
+    absent = [n for n in doc_names if n not in passage_text and n not in question]
+    if names and absent:
+        out.append((question.replace(names[0], rng.choice(absent), 1), "swapped_entity"))
+    if len(names) >= 2:
+        a, b = names[0], names[1]
+        between = question[question.find(a) + len(a) : question.find(b)]
+        if question.find(a) < question.find(b) and not re.search(r"\band\b|\bor\b|[,&]", between):
+            swapped = question.replace(a, "\0", 1).replace(b, a, 1).replace("\0", b, 1)
+            out.append((swapped, "reversed_relation"))
+    for word in re.findall(r"[A-Za-z]+", question):
+        other = _ANTONYMS.get(word.lower())
+        if other and re.search(rf"\b{word.lower()}\b", lower) and other not in lower:
+            out.append((_word_sub(question, word, other), "antonym"))
+            break
+    for m in _NUMBER.finditer(question):
+        digits = m.group(0).replace(",", "")
+        if m.group(0) in passage_text and digits.isdigit():
+            n = int(digits)
+            delta = rng.choice([1, 2, 3, 5]) if 1900 <= n <= 2100 else max(1, n // 4 or 1)
+            changed = str(n + delta * rng.choice([-1, 1]))
+            if changed not in passage_text and changed != digits:
+                edited = question[: m.start()] + changed + question[m.end() :]
+                out.append((edited, "changed_number"))
+            break
+    return [(q, tag) for q, tag in out if q != question]
+
+
+def augmented_examples(doc: ReadingDoc, cands: Candidates, rng) -> list[Example]:
+    """Synthetic negatives for one train document (see ``AUGMENT_PER_QUESTION``)."""
+    document = cands.document(doc.slug)
+    found = Counter(n for s in document.sentences for n in _names_in(s.text))
+    doc_names = [n for n, k in found.most_common(30) if k >= 2]  # a name, not a stray capital
+    out = []
+    for q in doc.questions:
+        if not q["answerable"]:
+            continue
+        gold = _sentences_of(document, q.get("evidence") or [])
+        if not gold:
+            continue
+        context = " ".join(qa_pair(q["question"], p, document)[1] for p in gold)
+        edits = synthetic_edits(q["question"], context, doc_names, rng)
+        rng.shuffle(edits)
+        for edited, tag in edits[:AUGMENT_PER_QUESTION]:
+            for p in gold:
+                first, second = qa_pair(edited, p, document)
+                out.append(Example(first, second, 0.0, "qa", f"{q['id']}~{tag}"))
     return out
 
 
@@ -492,6 +604,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-article", action="store_true", help="leave out the article's train set")
     ap.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="leave out the synthetic hard negatives (swapped names, reversed roles, "
+        "antonyms, changed numbers)",
+    )
+    ap.add_argument(
         "--claim-model-only",
         action="store_true",
         help="only refit the claim model (seconds) into --out, keeping its reader",
@@ -526,8 +645,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out / CLAIM_FILE} in {time.perf_counter() - started:.0f} s")
         return 0
     examples: list[Example] = []
+    augment_rng = random.Random(args.seed)
     for doc in train_docs:
         examples += qa_examples(doc, cands, args.negatives)
+        if args.augment:
+            examples += augmented_examples(doc, cands, augment_rng)
         if args.claims:
             examples += claim_examples(doc, cands.document(doc.slug))
     counts = Counter((e.task, int(e.label)) for e in examples)
@@ -608,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch,
             "seed": args.seed,
             "negatives_per_question": args.negatives,
+            "augment": args.augment,
+            "synthetic_negatives": sum("~" in e.group for e in examples),
             "threads": args.threads,
             "max_length": MAX_LENGTH,
             "final_loss": round(float(np.mean(losses[-100:])), 4),
@@ -619,6 +743,17 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {args.out} ({chosen}) in {total_s / 60:.1f} min (training {train_s / 60:.1f})")
     return 0
+
+
+def _synthetic(t: dict) -> str:
+    if not t.get("augment"):
+        return ""
+    return (
+        f" Of the negatives, {t['synthetic_negatives']} are synthetic: answerable train"
+        " questions edited by a template (a name the gold passage does not mention, two"
+        " names swapped, an antonym, a changed figure) and paired with their own gold"
+        " passage (`synthetic_edits`)."
+    )
 
 
 def model_card(card: dict) -> str:
@@ -669,8 +804,9 @@ default article's own train questions; no SQuAD or data derived from it).
 {t["pairs"]} pairs ({", ".join(f"{k} {v}" for k, v in t["pairs_by_task_and_label"].items())})
 from {t["documents"]} documents: for each question the passages the assistant's own
 retrieval offers (up to {t["negatives_per_question"]} that do not answer), the passage its
-unanswerable version was made from, and the gold passages. {t["epochs"]} epochs, AdamW,
-lr {t["lr"]} (classifier {t["head_lr"]}), batch {t["batch"]}, linear warm-up and decay,
+unanswerable version was made from, and the gold passages.{_synthetic(t)}
+{t["epochs"]} epochs, AdamW, lr {t["lr"]} (classifier {t["head_lr"]}), batch {t["batch"]},
+linear warm-up and decay,
 seed {t["seed"]}, max length {t["max_length"]} tokens, {t["threads"]} CPU threads; final
 loss {t["final_loss"]}. Time: {t["seconds"]["prepare"]} s preparing,
 {t["seconds"]["train"]} s training, {t["seconds"]["total"]} s in all.

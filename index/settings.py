@@ -118,13 +118,13 @@ class AnsweringSettings:
     method: str = "gated"
     #: The reader's probability that one retrieved passage must reach for ``gated`` to let
     #: the rules answer.
-    gate_floor: float = 0.1
+    gate_floor: float = 0.075
     #: The reader's probability a passage must reach to answer; None: the shipped model's
     #: own (``card.json``: the best for the reader alone on the reading set's dev split).
-    #: 0.35: the best with the rules below beside it (``benchmarks/reader_sweep.py``).
-    answer_threshold: float | None = 0.35
+    #: 0.2: the best with the rules below beside it (``benchmarks/reader_sweep.py``).
+    answer_threshold: float | None = 0.2
     #: Other passages join the best when their probability is at least this share of its.
-    reader_runner_up: float = 0.5
+    reader_runner_up: float = 0.3
     #: Rules kept beside the reader, each only where it beat the reader alone on dev (the
     #: closing notes give their measured effect): questions about footnote N answered from
     #: the document's structure; a name (or year) the document never mentions; a figure,
@@ -133,7 +133,7 @@ class AnsweringSettings:
     rule_footnotes: bool = True
     rule_missing_names: bool = True
     rule_typed: bool = False
-    rule_relation: bool = False
+    rule_relation: bool = True
     #: Where the reader model is (None: the one shipped in the package).
     reader_model: str | None = None
 
