@@ -97,6 +97,17 @@ def _shot(page, name: str) -> Path:
     return path
 
 
+def assert_legible(name: str, figures: dict[str, list[float]], violations: list[dict]) -> None:
+    """Every measured text at 4.5:1 or better and no serious axe violation; the figures are
+    kept beside the screenshots (``NAME-contrast.json``) and the lowest is printed."""
+    folder = Path(os.environ.get("ASSISTANT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}-contrast.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    print(f"{name} lowest contrast:", min(min(v) for v in figures.values() if v))
+    assert {s: round(min(v), 2) for s, v in figures.items() if v and min(v) < 4.5} == {}
+    assert violations == [], json.dumps(violations, indent=1)
+
+
 def _axe(page) -> list[dict]:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -175,14 +186,7 @@ def test_page_is_accessible_and_legible(served: str, scheme: str, device: str) -
             assert "<" not in copied and "Quotes:" in copied and "chars " in copied
         finally:
             browser.close()
-    folder = Path(os.environ.get("ASSISTANT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-    (folder / f"a11y-{device}-{scheme}-contrast.json").write_text(
-        json.dumps(figures, indent=1), encoding="utf-8"
-    )
-    print(f"{device}/{scheme} lowest contrast:", min(min(v) for v in figures.values() if v))
-    low = {s: round(min(v), 2) for s, v in figures.items() if v and min(v) < 4.5}
-    assert low == {}
-    assert violations == [], json.dumps(violations, indent=1)
+    assert_legible(f"a11y-{device}-{scheme}", figures, violations)
     measured = [s for s, v in figures.items() if v]
     assert len(measured) >= 10  # the marks were on screen to be measured
 
@@ -347,6 +351,4 @@ def test_upload_shows_one_moving_bar_and_questions_about_the_new_document(
             violations += _axe(page)
         finally:
             browser.close()
-    print(f"upload {device}/{scheme} lowest contrast:", min(min(v) for v in figures.values() if v))
-    assert {s: round(min(v), 2) for s, v in figures.items() if v and min(v) < 4.5} == {}
-    assert violations == [], json.dumps(violations, indent=1)
+    assert_legible(f"upload-{device}-{scheme}", figures, violations)
