@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -748,12 +749,13 @@ def main(argv: list[str] | None = None) -> int:
 def _synthetic(t: dict) -> str:
     if not t.get("augment"):
         return ""
-    return (
-        f" Of the negatives, {t['synthetic_negatives']} are synthetic: answerable train"
+    text = (
+        f"Of the negatives, {t['synthetic_negatives']} are synthetic: answerable train"
         " questions edited by a template (a name the gold passage does not mention, two"
         " names swapped, an antonym, a changed figure) and paired with their own gold"
         " passage (`synthetic_edits`)."
     )
+    return "\n" + textwrap.fill(text, 88)
 
 
 def model_card(card: dict) -> str:
