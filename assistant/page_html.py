@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from assistant.audit import ASSERTING, STATUSES, SentenceEvidence, profile
-from assistant.present import NOT_IN_DOCUMENT, backend_text, section_name, to_terminal
+from assistant.present import NOT_IN_DOCUMENT, backend_text, section_of, to_terminal
 from assistant.types import Answer, Quote
 from index.document import Block, Document, Sentence
 
@@ -231,6 +231,7 @@ def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence])
     total = sum(counts.values())
     cited_notes = sorted({n for ev in evidence.values() for n in ev.footnotes})
     apparatus = profile(document).apparatus
+    help_text = status_help(document)
     items = []
     for status in STATUSES:
         if status == "cited" and not apparatus and not counts.get(status):
@@ -241,7 +242,7 @@ def render_claims_map(document: Document, evidence: dict[str, SentenceEvidence])
         items.append(
             f'<li><span class="badge b-{status}">{STATUS_LABELS[status]}</span> '
             f'<b class="count" data-status="{status}">{counts.get(status, 0)}</b>{extra}'
-            f" — {status_help(document)[status]}</li>"
+            f" — {help_text[status]}</li>"
         )
     legend = (
         f'<div class="claims-legend"><p><b>{total}</b> sentences, each labelled by how the '
@@ -280,7 +281,6 @@ def answer_html(
     known = dict(documents or {})
     if document is not None:
         known.setdefault(document.id, document)
-    noun = profile(document).noun if document is not None else "document"
     for notice in answer.notices:
         out.append(f'<div class="notice" role="note"><b>Notice:</b> {esc(notice)}</div>')
     body = answer.text
@@ -321,8 +321,7 @@ def answer_html(
     out.extend(f"<p>{p}</p>" for p in paragraphs)
     for i, q in enumerate(answer.quotes, start=1):
         where = [f"“{q.document_title}”"] if corpus and q.document_title else []
-        own = known.get(q.document_id)
-        where.append(section_name(q.section, profile(own).noun if own is not None else noun))
+        where.append(section_of(q, known, document))
         if q.footnotes:
             where.append("footnote " + ", ".join(map(str, q.footnotes)))
         where.append(f"characters {q.start}–{q.end}")

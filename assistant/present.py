@@ -191,7 +191,7 @@ def compose_text(
             parts.extend(f"- {c.text} [unsupported]" for c in claims)
         if closest:
             shown = "; ".join(
-                f"“{q.text}” ({_section_of(q, documents)}"
+                f"“{q.text}” ({section_of(q, documents)}"
                 + (f", in “{q.document_title}”" if attribute else "")
                 + ")"
                 for q in closest
@@ -233,8 +233,13 @@ def compose_text(
     return "\n\n".join(parts)
 
 
-def _section_of(quote: Quote, documents: Mapping[str, Document]) -> str:
+def section_of(
+    quote: Quote, documents: Mapping[str, Document], fallback: Document | None = None
+) -> str:
+    """The quote's section as its own document names it (``fallback`` when the quote's
+    document is not among ``documents``)."""
     doc = documents.get(quote.document_id)
+    doc = fallback if doc is None else doc
     return section_name(quote.section, profile(doc).noun if doc else "document")
 
 
@@ -307,7 +312,7 @@ def to_terminal(answer: Answer, documents: Mapping[str, Document] | None = None)
             fn = f", footnotes {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
             doc = f"“{q.document_title}”, " if answer.corpus and q.document_title else ""
             lines.append(f"  [{i}] “{q.text}”")
-            where = _section_of(q, documents)
+            where = section_of(q, documents)
             lines.append(f"      ({doc}{where}, chars {q.start}-{q.end}{fn})")
     unsupported = answer.unsupported
     if unsupported:
@@ -329,7 +334,7 @@ def to_markdown(answer: Answer, documents: Mapping[str, Document] | None = None)
         out.append("")
         for i, q in enumerate(answer.quotes, start=1):
             fn = f" · footnote {', '.join(map(str, q.footnotes))}" if q.footnotes else ""
-            where = f"*{_section_of(q, documents)}*{fn} · characters {q.start}–{q.end}"
+            where = f"*{section_of(q, documents)}*{fn} · characters {q.start}–{q.end}"
             if q.text in answer.text:
                 out.append(f"> **[{i}]** {where}\n")
             else:

@@ -157,11 +157,19 @@ upper lower|early late|earlier later|hired dismissed|joined left|bought sold|buy
 arrived departed|imports exports|gained lost|profit loss|succeeded failed|morning evening
 summer winter|spring autumn|added removed|included excluded|passed failed|cheaper dearer
 wider narrower|deeper shallower|older younger|under over|minority majority|import export"""
-_ANTONYMS: dict[str, str] = {}
-for _pair in _ANTONYM_PAIRS.replace("\n", "|").split("|"):
-    _a, _b = _pair.split()
-    _ANTONYMS.setdefault(_a, _b)
-    _ANTONYMS.setdefault(_b, _a)
+
+
+def _both_ways(pairs: str) -> dict[str, str]:
+    """Each word to its antonym, both ways (a word in two pairs keeps its first)."""
+    out: dict[str, str] = {}
+    for pair in pairs.replace("\n", "|").split("|"):
+        a, b = pair.split()
+        out.setdefault(a, b)
+        out.setdefault(b, a)
+    return out
+
+
+_ANTONYMS = _both_ways(_ANTONYM_PAIRS)
 _CAPITAL = re.compile(r"\b[A-Z][A-Za-z'’-]+(?: (?:of |the |de |van )?[A-Z][A-Za-z'’-]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w.])")
 _LEADING = {"The", "A", "An", "By", "At", "In", "On", "Of", "For", "To", "And", "But", "Cllr"}
