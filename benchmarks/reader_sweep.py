@@ -152,6 +152,23 @@ def score(cases: list[Case], rules, threshold, ratio) -> dict:
     }
 
 
+def ceiling(cases: list[Case]) -> dict:
+    """Where the reader's errors come from: how often retrieval offers a gold passage at
+    all, how often the reader ranks one first, and how well its best probability tells
+    answerable questions from the rest (AUC, ties counted half)."""
+    answerable = [c for c in cases if c.answerable and c.probs]
+    offered = [c for c in answerable if any(c.gold)]
+    first = [c for c in offered if c.gold[max(range(len(c.probs)), key=c.probs.__getitem__)]]
+    yes = [max(c.probs) for c in answerable]
+    no = [max(c.probs) for c in cases if not c.answerable and c.probs]
+    pairs = sum((y > n) + 0.5 * (y == n) for y in yes for n in no)
+    return {
+        "gold_offered": round(len(offered) / max(1, len(answerable)), 4),
+        "gold_ranked_first": round(len(first) / max(1, len(answerable)), 4),
+        "auc_best_probability": round(pairs / max(1, len(yes) * len(no)), 4),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", type=Path, default=None)
@@ -181,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         cases += cases_for(bot, reader, article, "article")
     reading = [c for c in cases if c.source == "reading"]
     arts = [c for c in cases if c.source == "article"]
+    for name, part in (("reading", reading), ("article", arts)):
+        print(f"{name} dev, the reader's ceiling and ranking:", json.dumps(ceiling(part)))
     rows = []
     for n in range(len(RULES) + 1):
         for rules in itertools.combinations(RULES, n):
@@ -206,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print("rules", rules, "best:", json.dumps(best))
     print("gated (the rules answer, the reader can stop them), by floor:")
     gated = []
-    for floor in [0.0, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2]:
+    for floor in [0.0, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]:
         row = {"floor": floor}
         for name, part in (("reading", reading), ("article", arts)):
             right = [decide_gated(c, floor) for c in part]
