@@ -238,8 +238,7 @@ def section_of(
 ) -> str:
     """The quote's section as its own document names it (``fallback`` when the quote's
     document is not among ``documents``)."""
-    doc = documents.get(quote.document_id)
-    doc = fallback if doc is None else doc
+    doc = documents.get(quote.document_id, fallback)
     return section_name(quote.section, profile(doc).noun if doc else "document")
 
 

@@ -155,17 +155,18 @@ def score(cases: list[Case], rules, threshold, ratio) -> dict:
 def ceiling(cases: list[Case]) -> dict:
     """Where the reader's errors come from: how often retrieval offers a gold passage at
     all, how often the reader ranks one first, and how well its best probability tells
-    answerable questions from the rest (AUC, ties counted half)."""
+    answerable questions from the rest (AUC)."""
+    from sklearn.metrics import roc_auc_score
+
     answerable = [c for c in cases if c.answerable and c.probs]
     offered = [c for c in answerable if any(c.gold)]
     first = [c for c in offered if c.gold[max(range(len(c.probs)), key=c.probs.__getitem__)]]
-    yes = [max(c.probs) for c in answerable]
-    no = [max(c.probs) for c in cases if not c.answerable and c.probs]
-    pairs = sum((y > n) + 0.5 * (y == n) for y in yes for n in no)
+    judged = [c for c in cases if c.probs]
+    auc = roc_auc_score([c.answerable for c in judged], [max(c.probs) for c in judged])
     return {
         "gold_offered": round(len(offered) / max(1, len(answerable)), 4),
         "gold_ranked_first": round(len(first) / max(1, len(answerable)), 4),
-        "auc_best_probability": round(pairs / max(1, len(yes) * len(no)), 4),
+        "auc_best_probability": round(float(auc), 4),
     }
 
 
