@@ -23,7 +23,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from assistant.answerers import Answerer, register
-from assistant.audit import OPENING_QUOTES, SentenceEvidence, evidence_of, profile
+from assistant.audit import (
+    OPENING_QUOTES,
+    SentenceEvidence,
+    asks_about_sourcing,
+    evidence_of,
+    profile,
+)
 from assistant.reader import Reader
 from assistant.retrieve import Retrieval
 from assistant.types import Draft, DraftClaim, Reason
@@ -104,6 +110,9 @@ _ASKS_SOURCE_CONTENT = re.compile(
     re.I,
 )
 _SECTION_HINTS = {
+    "note": re.compile(
+        r"\b(sources?|references?|citations?|cited|bibliograph\w*|(?:foot|end)notes?)\b", re.I
+    ),
     "comment": re.compile(r"\b(comment\w*|reader\w*|thoughts?|repl(?:y|ies)|respon\w+)\b", re.I),
     "comments_heading": re.compile(
         r"\b(comments?|thoughts|how many (?:comments|thoughts))\b", re.I
@@ -126,7 +135,13 @@ _PREFIX = {
     "heading": "A section heading of the {noun} reads",
     "comments_heading": "The comment section's heading reads",
     "comment": "A reader's comment says",
+    # (which note it is goes in the quote's sourcing: a number in the claim's own words
+    # would be a figure its quote lacks)
+    "note": "The {noun}'s source list reads",
 }
+
+#: At most this many source-list entries are added to a sourcing question's answer.
+MAX_ENTRIES = 2
 
 
 @dataclass
@@ -240,7 +255,7 @@ class DocumentAnswerer:
         if why is not None:
             return Draft("not_in_document", [], self.name, reason=why, confidence=top)
         chosen = self._select(retrieval, scored)
-        chosen = self._with_speaker(chosen)
+        chosen = self._with_entries(retrieval.question, self._with_speaker(chosen))
         claims = [
             DraftClaim(self._frame(p), [p.text], document_id=self.document.id) for p in chosen
         ]
@@ -280,6 +295,7 @@ class DocumentAnswerer:
         picked = [(h.passage, p) for h, p in read if p >= floor][: s.max_quotes]
         confidence = {p.index: c for p, c in picked}
         chosen = self._with_speaker(sorted((p for p, _ in picked), key=lambda p: p.start))
+        chosen = self._with_entries(question, chosen)
         claims = [
             DraftClaim(
                 self._frame(p),
@@ -389,18 +405,27 @@ class DocumentAnswerer:
         numbers = {int(g) for m in _FOOTNOTE_REF.finditer(question) for g in m.groups() if g}
         if not numbers:
             return None
-        cited = [s for s in self.document.sentences if set(s.footnotes) & numbers]
+        doc = self.document
+        cited = [s for s in doc.sentences if set(s.footnotes) & numbers]
+        entries = [
+            s
+            for s in doc.sentences
+            if s.section == "note" and (note := doc.note_at(s.start)) and note.number in numbers
+        ]
         listed = tuple(str(n) for n in sorted(numbers))
-        if not cited:
+        if not cited and not entries:
             return Draft("not_in_document", [], self.name, reason=Reason("no_footnote", listed))
         reason = None
-        if _ASKS_SOURCE_CONTENT.search(question):
-            missing = [n for n in sorted(numbers) if self.document.footnote(n).text is None]
+        asks_source = bool(_ASKS_SOURCE_CONTENT.search(question))
+        if asks_source:
+            missing = [n for n in sorted(numbers) if doc.footnote(n).text is None]
             if missing:
                 reason = Reason("footnote_source_missing", tuple(str(n) for n in missing))
+        # the entry itself first when the question asks what the source is
+        chosen = [*entries, *cited] if asks_source else [*cited, *entries]
         claims = [
-            DraftClaim(self._frame(p), [p.text], document_id=self.document.id)
-            for p in cited[: self.settings.max_quotes]
+            DraftClaim(self._frame(p), [p.text], document_id=doc.id)
+            for p in chosen[: self.settings.max_quotes]
         ]
         return Draft("answered", claims, self.name, reason=reason)
 
@@ -446,6 +471,23 @@ class DocumentAnswerer:
                 if nxt.block_index == p.block_index and nev and nev.status == "quoted":
                     out.append(nxt)
         return sorted(dict.fromkeys(out), key=lambda p: p.start)
+
+    def _with_entries(self, question: str, chosen: list[Passage]) -> list[Passage]:
+        """A question about sourcing ("which report does the column cite for…?") is
+        answered by the source list too: the entries of the footnotes the chosen passages
+        cite are quoted after them (part of the footnotes rule)."""
+        if not self.settings.rule_footnotes or not asks_about_sourcing(question):
+            return chosen
+        cited = {n for p in chosen for n in p.footnotes}
+        entries = [
+            s
+            for s in self.document.sentences
+            if s.section == "note"
+            and s not in chosen
+            and (note := self.document.note_at(s.start)) is not None
+            and note.number in cited
+        ]
+        return [*chosen, *entries[:MAX_ENTRIES]]
 
     def _frame(self, p: Passage) -> str:
         """The passage, introduced by who says it: the author where the document has an

@@ -76,7 +76,10 @@ def _cuts(block: Block, sentences: Iterable[Sentence], spans: Iterable[tuple[int
 def status_help(document: Document) -> dict[str, str]:
     """What each evidence status means, said of this document's speaker."""
     speaker = "the author" if profile(document).voice else "the document"
-    return {status: text.format(speaker=speaker) for status, text in STATUS_HELP.items()}
+    out = {status: text.format(speaker=speaker) for status, text in STATUS_HELP.items()}
+    if document.has_footnote_list:
+        out["cited"] = "carries a footnote marker; the document's source list names the source"
+    return out
 
 
 def _status_label(ev: SentenceEvidence) -> str:
@@ -113,6 +116,13 @@ def render_document(
 
     help_text = status_help(document)
     parts: list[str] = []
+    notes: list[str] = []  # consecutive source-list entries, shown as one numbered list
+
+    def flush_notes() -> None:
+        if notes:
+            parts.append(f'<ol class="b-footnotes">{"".join(notes)}</ol>')
+            notes.clear()
+
     for block in document.blocks:
         sentences = by_block.get(block.index, [])
         inner: list[str] = []
@@ -143,15 +153,14 @@ def render_document(
                         f'<span class="badge b-{ev.status}" title="{esc(help_text[ev.status])}">'
                         f"{esc(_status_label(ev))}</span>"
                     )
+        if block.kind == "note":  # the document's own source list: its entries, numbered
+            note = document.note_at(block.start)
+            value = f' value="{note.number}"' if note is not None else ""
+            notes.append(f"<li{value}>{''.join(inner)}</li>")
+            continue
+        flush_notes()
         parts.append(_wrap_block(block, "".join(inner)))
-    notes = [f for _, f in sorted(document.footnotes.items()) if f.start is not None]
-    if notes:  # a document's own footnote list, when it has one, is part of the text
-        items = "".join(
-            f'<li value="{f.number}"><span class="seg" data-start="{f.start}" '
-            f'data-end="{f.end}">{esc(document.text[f.start : f.end])}</span></li>'
-            for f in notes
-        )
-        parts.append(f'<ol class="b-footnotes">{items}</ol>')
+    flush_notes()
     classes = "doc claims-map" if claims_map else "doc"
     return (
         f'<article class="{classes}" data-doc="{esc(document.id)}" lang="en">'

@@ -23,6 +23,7 @@ SECTION_NAMES = {
     "body": "{noun} body",
     "comments_heading": "comments heading",
     "comment": "reader comment",
+    "note": "source list",
 }
 
 
@@ -49,6 +50,11 @@ def evidence_notes(
             if shape.voice
             else "This is a reader's comment, not part of the document's own text."
         )
+        return notes
+    if quote.section == "note":
+        note = document.note_at(quote.start)
+        which = f"note {note.number} of" if note is not None else "an entry of"
+        notes.append(f"This is {which} the {noun}'s source list: it names a source.")
         return notes
     if evidence is not None and evidence.status == "quoted":
         own = "the author's own" if shape.voice else "the document's own words"

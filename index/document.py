@@ -22,10 +22,22 @@ BLOCK_KINDS = (
     "paragraph",
     "comments_heading",
     "comment",
-    "footnotes",
+    "note",
 )
 
-SECTIONS = ("title", "alt", "caption", "dateline", "heading", "body", "comments_heading", "comment")
+#: ``note`` is one entry of the document's own source list ("3. Flood risk assessment by
+#: ..."): indexed and quotable like prose, but the document's sourcing, not its assertions.
+SECTIONS = (
+    "title",
+    "alt",
+    "caption",
+    "dateline",
+    "heading",
+    "body",
+    "comments_heading",
+    "comment",
+    "note",
+)
 
 FOOTNOTE_NOT_INCLUDED = "cited, source text not included"
 
@@ -125,6 +137,13 @@ class Document:
 
     def footnote(self, number: int) -> Footnote:
         return self.footnotes.get(number, Footnote(number, None))
+
+    def note_at(self, offset: int) -> Footnote | None:
+        """The source-list entry whose text contains ``offset``, if any."""
+        for note in self.footnotes.values():
+            if note.start is not None and note.end is not None and note.start <= offset < note.end:
+                return note
+        return None
 
     def check(self) -> None:
         """Assert the offset invariant; cheap, and run once after parsing."""

@@ -42,7 +42,7 @@ _URL = re.compile(r"https?://\S+")
 
 #: Bump when parsing changes what a document's blocks and sentences are: indexes (which
 #: store passages by sentence) are keyed by it, so they are rebuilt, never misread.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 
 def read_text(path: Path, max_bytes: int | None = None) -> str:
@@ -217,7 +217,9 @@ def _assemble(
     blocks: list[Block] = []
     sentences: list[Sentence] = []
     doc_id = document_id(text)
-    for kind, s, e in kinds:
+    # each entry of the source list is a block of its own, so it can be retrieved and quoted
+    notes = [("note", f.start, f.end) for f in footnotes.values() if f.start is not None]
+    for kind, s, e in sorted([*kinds, *notes], key=lambda k: k[1]):  # type: ignore[arg-type]
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
@@ -227,7 +229,7 @@ def _assemble(
         block = Block(len(blocks), kind, s, e, text[s:e])
         blocks.append(block)
         # Titles, headings, captions and datelines are one unit each; prose is split.
-        if kind in {"paragraph", "comment", "caption"}:
+        if kind in {"paragraph", "comment", "caption", "note"}:
             spans = split_sentences(text, s, e)
         else:
             spans = [(s, e)]

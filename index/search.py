@@ -27,6 +27,7 @@ _SECTION_LABEL = {
     "heading": "Section heading",
     "comments_heading": "Reader comments heading",
     "comment": "Reader comment",
+    "note": "Source list entry",
 }
 
 

@@ -158,11 +158,40 @@ def _sweep_leftovers(root: Path) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+#: The database file each embedded store folder had when this process opened it, as
+#: (device, inode).  Chroma caches one client per folder; if the file was since deleted or
+#: replaced, that client (and each thread's connection) no longer reads what is on disk.
+_OPENED_STORES: dict[str, tuple[int, int]] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _store_replaced(folder: Path) -> bool:
+    """Whether the embedded store this process opened at ``folder`` is gone from disk."""
+    if not folder.exists():
+        return True
+    opened = _OPENED_STORES.get(str(folder))
+    return opened is not None and opened != _file_identity(folder / "chroma.sqlite3")
+
+
+def _remember_store(folder: Path) -> None:
+    identity = _file_identity(folder / "chroma.sqlite3")
+    if identity is not None:
+        _OPENED_STORES[str(folder)] = identity
+
+
 def _release_chroma() -> None:
     """Drop the embedded clients Chroma caches per folder (they may hold deleted files)."""
     from chromadb.api.client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
+    _OPENED_STORES.clear()
 
 
 INDEX_FORMAT = 3
@@ -333,11 +362,15 @@ class Index:
     def _open_store(self):
         """Both collections and their counts; an embedded store that cannot be opened
         (damaged files) is moved aside and started afresh."""
-        if not self.chroma_url and not (self.folder / "chroma").exists():
+        store = self.folder / "chroma"
+        if not self.chroma_url and _store_replaced(store):
             _release_chroma()  # a client Chroma cached for this folder points at deleted files
         try:
             collection, distinct = self._open_collection(), self._open_collection(suffix=DISTINCT)
-            return collection, distinct, collection.count(), distinct.count()
+            counts = collection.count(), distinct.count()
+            if not self.chroma_url:
+                _remember_store(store)
+            return collection, distinct, *counts
         except IndexBuildError:
             raise
         except Exception as exc:
@@ -350,6 +383,7 @@ class Index:
                 os.replace(self.folder / "chroma", trash)
             shutil.rmtree(trash, ignore_errors=True)
             collection, distinct = self._open_collection(), self._open_collection(suffix=DISTINCT)
+            _remember_store(store)
             return collection, distinct, 0, 0
 
     @contextlib.contextmanager

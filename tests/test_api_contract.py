@@ -66,9 +66,10 @@ def test_to_dict_matches_the_contract(bot: Assistant, question: str) -> None:
     _check_contract(bot.ask(question).to_dict(), question, bot.document)
 
 
-def test_sections_are_the_eight_allowed_values() -> None:
+def test_sections_are_the_nine_allowed_values() -> None:
     assert set(SECTIONS) == {
-        "title", "alt", "caption", "dateline", "heading", "body", "comments_heading", "comment"
+        "title", "alt", "caption", "dateline", "heading", "body", "comments_heading", "comment",
+        "note",
     }  # fmt: skip
 
 

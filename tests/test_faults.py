@@ -61,10 +61,10 @@ def no_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """From here on, embedding any document fails the test: what is on disk must be used."""
     original = Index._add_documents
 
-    def refuse(self: Index, docs: list, report: object) -> list:
+    def refuse(self: Index, docs: list, report: object, progress: bool = False) -> list:
         if docs:
-            raise AssertionError(f"unexpected rebuild of {self.folder}")
-        return original(self, docs, report)
+            raise AssertionError(f"unexpected rebuild of {self.folder}: {[d.id for d in docs]}")
+        return original(self, docs, report, progress)
 
     monkeypatch.setattr(Index, "_add_documents", refuse)
 
@@ -149,6 +149,24 @@ def test_corrupted_index_on_disk_is_rebuilt_at_start(page_bot, damage, monkeypat
     no_build(monkeypatch)
     again = Assistant(page_bot.document_path, backend="extractive", cache_dir=path.parents[1])
     assert again.ask(QUESTION).quotes
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fault", [_delete, _empty_chroma])
+def test_restart_in_the_same_process_sees_the_store_on_disk(page_bot, fault, monkeypatch) -> None:
+    """Chroma caches one client per folder, and each thread's connection holds the file it
+    opened: after the folder is emptied, a restart in the same process must rebuild what is
+    gone from disk instead of reading the deleted file, so a later start, with no cached
+    client at all, finds the store whole."""
+    path = page_bot.index.folder
+    fault(path)
+    restarted = Assistant(page_bot.document_path, backend="extractive", cache_dir=path.parents[1])
+    assert_builder(restarted.ask(QUESTION).to_dict(), page_bot.document.text)
+    assert (path / "chroma" / "chroma.sqlite3").exists()
+    restarted.index.close()  # drops every cached client: the next start reads only the disk
+    no_build(monkeypatch)
+    again = Assistant(page_bot.document_path, backend="extractive", cache_dir=path.parents[1])
+    assert_builder(again.ask(QUESTION).to_dict(), page_bot.document.text)
 
 
 # -- a build killed midway -------------------------------------------------------------------

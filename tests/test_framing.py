@@ -108,3 +108,67 @@ def test_the_claims_map_counts_only_sentences_that_assert(council) -> None:
     # no footnotes to count: the legend says why everything is uncited, not "cited: 0"
     assert "has no footnotes or source list" in markup
     assert 'data-status="cited"' not in markup
+
+
+# -- a document's own source list ---------------------------------------------------------------
+
+SOURCED = """# Westbrook flood defences
+
+The new embankment was finished in April.[1] Its cost rose by a third during construction.[2]
+
+## Notes
+
+1. Westbrook Borough Council, completion notice, April 2024.
+2. Hallam Water Consultants for the Environment Office, cost review, June 2024.
+"""
+
+
+@pytest.fixture(scope="module")
+def sourced(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    folder = tmp_path_factory.mktemp("sourced")
+    path = folder / "westbrook.md"
+    path.write_text(SOURCED, encoding="utf-8")
+    return Assistant(path, settings=model_free(folder / "cache"))
+
+
+def test_a_question_only_the_source_list_answers_quotes_its_entry(sourced) -> None:
+    answer = sourced.ask("Who carried out the cost review?")
+    assert answer.status == "answered", answer.text
+    entry = "Hallam Water Consultants for the Environment Office, cost review, June 2024."
+    quote = next(q for q in answer.quotes if q.text == entry)
+    assert quote.section == "note"
+    assert sourced.document.text[quote.start : quote.end] == entry
+    # framed as the document's sourcing, with which note it is, and supported as quoted
+    noun = profile(sourced.document).noun
+    assert f"The {noun}'s source list reads: “" in answer.text
+    assert "note 2 of the" in answer.text
+    assert all(c.supported for c in answer.claims if entry in c.quotes)
+
+
+def test_a_footnote_question_quotes_the_entry_and_the_sentence_citing_it(sourced) -> None:
+    answer = sourced.ask("What does footnote 2 say?")
+    assert answer.status == "answered"
+    texts = [q.text for q in answer.quotes]
+    assert texts[0].startswith("Hallam Water Consultants")  # the entry first: it is the source
+    assert any(t.startswith("Its cost rose by a third") for t in texts)
+
+
+def test_the_page_shows_each_entry_once_numbered_and_clickable(sourced) -> None:
+    from assistant.page_html import render_document
+
+    markup = render_document(sourced.document, evidence_of(sourced.document))
+    assert markup.count("Hallam Water Consultants") == 1
+    assert markup.count('<ol class="b-footnotes">') == 1
+    assert '<li value="2"><span class="seg"' in markup
+    mapped = render_document(sourced.document, evidence_of(sourced.document), claims_map=True)
+    assert "source list names the source" in mapped  # not "not in the document"
+    assert "source text is not in the document" not in mapped
+
+
+def test_a_sourcing_question_quotes_the_cited_sentence_and_its_entry(sourced) -> None:
+    answer = sourced.ask("What does the article cite for its cost rising during construction?")
+    assert answer.status == "answered"
+    texts = [q.text for q in answer.quotes]
+    assert texts[0].startswith("Its cost rose by a third")
+    assert texts[-1].startswith("Hallam Water Consultants")
+    assert [q.section for q in answer.quotes][-1] == "note"

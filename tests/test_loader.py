@@ -105,6 +105,8 @@ def test_markdown_with_footnote_definitions(tmp_path: Path) -> None:
         ),
         ("paragraph", "Roads closed: 12"),
         ("paragraph", "Schools closed: 3"),
+        ("note", "Riverton Council statement, 3 March."),
+        ("note", "Regional Water Board report."),
     ]
     assert [(s.text, s.footnotes) for s in doc.sentences if s.section == "body"] == [
         ("The river rose four metres overnight.[^1]", (1,)),
@@ -120,8 +122,9 @@ def test_markdown_with_footnote_definitions(tmp_path: Path) -> None:
         2: "Regional Water Board report.",
     }
     assert {f.status for f in doc.footnotes.values()} == {"cited, source text included"}
-    # the definitions are sources, not article text
-    assert not any("Water Board" in s.text for s in doc.sentences)
+    # the definitions are the source list: quotable, but not the article's body
+    assert [s.section for s in doc.sentences if "Water Board" in s.text] == ["note"]
+    assert doc.note_at(doc.blocks[-1].start) == doc.footnotes[2]
     _assert_offsets(doc)
 
 
@@ -136,13 +139,15 @@ def test_markdown_with_references_section(tmp_path: Path) -> None:
             "the port at noon.[2]",
         ),
         ("heading", "References"),
+        ("note", "Harbour Authority bulletin"),
+        ("note", "Coastguard log, 4 May"),
     ]
     assert [s.footnotes for s in doc.sentences if s.section == "body"] == [(1,), (2,)]
     assert {n: f.text for n, f in doc.footnotes.items()} == {
         1: "Harbour Authority bulletin",
         2: "Coastguard log, 4 May",
     }
-    assert not any("Coastguard" in s.text for s in doc.sentences)
+    assert [s.section for s in doc.sentences if "Coastguard" in s.text] == ["note"]
     _assert_offsets(doc)
 
 
@@ -172,6 +177,8 @@ def test_html_article(tmp_path: Path) -> None:
         ("heading", "Detour"),
         ("paragraph", "Drivers must use the northern ring road."),
         ("heading", "Notes"),
+        ("note", "City engineering department notice."),
+        ("note", "Mayor's press conference."),
     ]
     assert [(s.text, s.footnotes) for s in doc.sentences if s.section == "body"] == [
         ("The old bridge closed on Monday after engineers found cracks.[1]", (1,)),
