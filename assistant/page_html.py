@@ -155,7 +155,8 @@ def render_document(
                     )
         if block.kind == "note":  # the document's own source list: its entries, numbered
             note = document.note_at(block.start)
-            value = f' value="{note.number}"' if note is not None else ""
+            # an entry without a number of its own is not given the list's next one
+            value = f' value="{note.number}"' if note is not None else ' class="unnumbered"'
             notes.append(f"<li{value}>{''.join(inner)}</li>")
             continue
         flush_notes()

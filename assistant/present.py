@@ -34,12 +34,17 @@ def section_name(section: str, noun: str = "document") -> str:
 
 
 def evidence_notes(
-    quote: Quote, document: Document, evidence: SentenceEvidence | None
+    quote: Quote,
+    document: Document,
+    evidence: SentenceEvidence | None,
+    entries: Mapping[int, int] | None = None,
 ) -> list[str]:
     """What the document itself says about where this quote's claim comes from.
 
     Source notes ("cites footnote 4", "gives no source") only where the document has a
     citation apparatus; a reader's comment is the reader's, with no source note.
+    ``entries``: source-list entries the same answer quotes, note number to quote number,
+    so a note they already show is pointed to, not repeated.
     """
     shape = profile(document)
     noun = shape.noun
@@ -64,7 +69,9 @@ def evidence_notes(
         notes.append(f"The {noun} itself hedges this ({hedges}).")
     for n in quote.footnotes:
         note = document.footnote(n)
-        if note.text is None:
+        if entries and n in entries:
+            notes.append(f"The {noun} cites footnote {n}, quoted as [{entries[n]}].")
+        elif note.text is None:
             notes.append(
                 f"The {noun} cites footnote {n} for this; the footnote's source text is not "
                 "included in the document."
@@ -210,6 +217,7 @@ def compose_text(
         # a question about sourcing: every quote's evidence status, said for each quote
         parts.extend(sourcing_lead(quotes, documents))
     said: set[tuple[str, str]] = set()  # (document, note): each note once per document
+    entries = quoted_entries(quotes, documents)
     previous: tuple[str, ...] = ()
     for claim in claims:
         refs = "".join(f"[{i + 1}]" for i in claim.quotes)
@@ -227,7 +235,7 @@ def compose_text(
             q = quotes[i]
             doc = documents[q.document_id]
             ev = _evidence_for(q, doc, evidence)
-            for n in evidence_notes(q, doc, ev):
+            for n in evidence_notes(q, doc, ev, entries.get(q.document_id)):
                 if sourcing or (q.document_id, n) not in said:
                     said.add((q.document_id, n))
                     notes.append(n)
@@ -237,6 +245,19 @@ def compose_text(
             "Statements marked [unsupported] are not backed by the quoted text of the document."
         )
     return "\n\n".join(parts)
+
+
+def quoted_entries(
+    quotes: list[Quote], documents: Mapping[str, Document]
+) -> dict[str, dict[int, int]]:
+    """The source-list entries among ``quotes``: by document, note number to quote number."""
+    out: dict[str, dict[int, int]] = {}
+    for i, q in enumerate(quotes, start=1):
+        doc = documents.get(q.document_id)
+        note = doc.note_at(q.start) if doc is not None and q.section == "note" else None
+        if note is not None:
+            out.setdefault(q.document_id, {}).setdefault(note.number, i)
+    return out
 
 
 def section_of(
@@ -276,7 +297,12 @@ def sourcing_lead(quotes: list[Quote], documents: Mapping[str, Document]) -> lis
         ]
         bare = [f"[{i}]" for i, q in mine if not q.footnotes and q.section == "body"]
         comments = [f"[{i}]" for i, q in mine if q.section == "comment"]
-        said = list(cited)
+        entries = [
+            f"[{i}] is note {note.number} of the {shape.noun}'s source list"
+            for i, q in mine
+            if q.section == "note" and (note := doc.note_at(q.start)) is not None
+        ]
+        said = [*cited, *entries]
         if bare:
             them = "it" if len(bare) == 1 else "them"
             said.append(

@@ -127,9 +127,14 @@ def parse_text(text: str) -> Document:
     in_footnotes = False
     for i, (s, e) in enumerate(spans):
         chunk = text[s:e]
-        if in_footnotes:
+        if in_footnotes and not (
+            _COMMENTS_HEADING.match(chunk) or _BARE_COMMENTS_HEADING.match(chunk)
+        ):
             footnote_list.append((s, e))
+            # lines that are not numbered entries are unnumbered ones, kept and shown
+            kinds.extend(("note", ls, le) for ls, le in _unnumbered_lines(text, s, e))
             continue
+        in_footnotes = False  # a comment section ends the source list
         if _FOOTNOTE_HEADINGS.match(chunk):
             in_footnotes = True
             kinds.append(("heading", s, e))
@@ -195,6 +200,16 @@ def _list_lines(text: str, s: int, e: int) -> list[tuple[int, int]]:
 
 def _is_item(line: str) -> bool:
     return bool(_LIST_ITEM.match(line) or _KEY_VALUE.match(line) or " | " in line)
+
+
+def _unnumbered_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the non-blank lines in ``text[start:end]`` that are not numbered entries."""
+    out, offset = [], start
+    for line in text[start:end].split("\n"):
+        if line.strip() and not _FOOTNOTE_ITEM.match(line):
+            out.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    return out
 
 
 def _parse_footnote_items(text: str, spans: Iterable[tuple[int, int]]) -> dict[int, Footnote]:

@@ -172,3 +172,8 @@ def test_a_sourcing_question_quotes_the_cited_sentence_and_its_entry(sourced) ->
     assert texts[0].startswith("Its cost rose by a third")
     assert texts[-1].startswith("Hallam Water Consultants")
     assert [q.section for q in answer.quotes][-1] == "note"
+    n = len(answer.quotes)
+    # the sentence points to the entry the answer quotes instead of repeating it
+    assert f"The {profile(sourced.document).noun} cites footnote 2, quoted as [{n}]." in answer.text
+    assert answer.text.count("Hallam Water Consultants") == 1
+    assert f"[{n}] is note 2 of the" in answer.text  # the sourcing lead names the entry

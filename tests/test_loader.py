@@ -325,3 +325,25 @@ def test_a_list_nested_in_a_list_item_is_read_once() -> None:
     doc = parse_markdown("\n\nNotes\n\n1. * the.\n\n- a\n  - b\n- c\n")
     assert [b.text for b in doc.blocks] == ["Notes", "* the.", "a", "b", "c"]
     assert len({s.id for s in doc.sentences}) == len(doc.sentences)
+
+
+def test_text_after_a_source_list_is_kept(tmp_path: Path) -> None:
+    """An unnumbered reference and a comment section after "Sources" stay in the document
+    (once, they vanished from the page and the index)."""
+    text = (
+        "Harbour works\n\nThe pier was rebuilt in 2020.[1] It cost more than planned.[2]\n\n"
+        "Sources\n\n1. Port authority annual report, 2021.\n2. Audit office letter.\n\n"
+        "Smith, J. Harbours of the north. 2019.\n\nComments\n\nA reader: I remember the pier.\n"
+    )
+    doc = load_document(_write(tmp_path, "harbour.txt", text))
+    assert _blocks(doc)[2:] == [
+        ("heading", "Sources"),
+        ("note", "Port authority annual report, 2021."),
+        ("note", "Audit office letter."),
+        ("note", "Smith, J. Harbours of the north. 2019."),
+        ("comments_heading", "Comments"),
+        ("comment", "A reader: I remember the pier."),
+    ]
+    assert doc.note_at(doc.blocks[5].start) is None  # unnumbered: no footnote of its own
+    assert sorted(doc.footnotes) == [1, 2]
+    _assert_offsets(doc)
