@@ -207,7 +207,8 @@ def _unnumbered_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
     out, offset = [], start
     for line in text[start:end].split("\n"):
         if line.strip() and not _FOOTNOTE_ITEM.match(line):
-            out.append((offset, offset + len(line)))
+            bullet = _LIST_ITEM.match(line)
+            out.append((offset + (bullet.end() if bullet else 0), offset + len(line)))
         offset += len(line) + 1
     return out
 
@@ -348,6 +349,8 @@ def parse_markdown(text: str) -> Document:
             footnote_spans.append((m.start(), m.end()))
     footnotes = _parse_footnote_items(text, footnote_spans)
     kinds = [k for k in kinds if not any(s <= k[1] < e for s, e in footnote_spans)]
+    for s, e in footnote_spans:  # unnumbered entries of a source list are kept too
+        kinds.extend(("note", ls, le) for ls, le in _unnumbered_lines(text, s, e))
     return _assemble(text, kinds, footnotes, fmt="markdown")
 
 

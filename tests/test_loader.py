@@ -347,3 +347,20 @@ def test_text_after_a_source_list_is_kept(tmp_path: Path) -> None:
     assert doc.note_at(doc.blocks[5].start) is None  # unnumbered: no footnote of its own
     assert sorted(doc.footnotes) == [1, 2]
     _assert_offsets(doc)
+
+
+def test_markdown_source_list_keeps_unnumbered_entries(tmp_path: Path) -> None:
+    text = (
+        "# Harbour works\n\nThe pier was rebuilt in 2020.[1]\n\n## References\n\n"
+        "1. Port authority annual report, 2021.\n- Smith, J. *Harbours of the north*, 2019.\n\n"
+        "## Afterword\n\nThe author lives in Skerry.\n"
+    )
+    doc = load_document(_write(tmp_path, "harbour.md", text))
+    assert _blocks(doc)[2:] == [
+        ("heading", "References"),
+        ("note", "Port authority annual report, 2021."),
+        ("note", "Smith, J. *Harbours of the north*, 2019."),  # its bullet is not its text
+        ("heading", "Afterword"),
+        ("paragraph", "The author lives in Skerry."),
+    ]
+    _assert_offsets(doc)
