@@ -19,6 +19,8 @@ from index.text import STOPWORDS, content_terms, stem, words
 
 DEFAULTS = IndexSettings()
 
+#: A source-list entry is embedded unlabelled: "Source list entry: ..." cost the reader
+#: preset one reading-dev question (70.8% -> 70.6%) and changed nothing for the default.
 _SECTION_LABEL = {
     "title": "Title",
     "alt": "Photo alt text",
@@ -27,7 +29,6 @@ _SECTION_LABEL = {
     "heading": "Section heading",
     "comments_heading": "Reader comments heading",
     "comment": "Reader comment",
-    "note": "Source list entry",
 }
 
 
