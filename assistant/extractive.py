@@ -407,11 +407,7 @@ class DocumentAnswerer:
             return None
         doc = self.document
         cited = [s for s in doc.sentences if set(s.footnotes) & numbers]
-        entries = [
-            s
-            for s in doc.sentences
-            if s.section == "note" and (note := doc.note_at(s.start)) and note.number in numbers
-        ]
+        entries = doc.entries(numbers)
         listed = tuple(str(n) for n in sorted(numbers))
         if not cited and not entries:
             return Draft("not_in_document", [], self.name, reason=Reason("no_footnote", listed))
@@ -479,14 +475,7 @@ class DocumentAnswerer:
         if not self.settings.rule_footnotes or not asks_about_sourcing(question):
             return chosen
         cited = {n for p in chosen for n in p.footnotes}
-        entries = [
-            s
-            for s in self.document.sentences
-            if s.section == "note"
-            and s not in chosen
-            and (note := self.document.note_at(s.start)) is not None
-            and note.number in cited
-        ]
+        entries = [s for s in self.document.entries(cited) if s not in chosen]
         return [*chosen, *entries[:MAX_ENTRIES]]
 
     def _frame(self, p: Passage) -> str:

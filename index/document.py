@@ -145,6 +145,16 @@ class Document:
                 return note
         return None
 
+    def entries(self, numbers: set[int]) -> list[Sentence]:
+        """The source-list sentences of these note numbers, in document order."""
+        return [
+            s
+            for s in self.sentences
+            if s.section == "note"
+            and (note := self.note_at(s.start)) is not None
+            and note.number in numbers
+        ]
+
     def check(self) -> None:
         """Assert the offset invariant; cheap, and run once after parsing."""
         for item in [*self.blocks, *self.sentences]:

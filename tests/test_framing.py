@@ -29,12 +29,17 @@ parking charges in the autumn.
 """
 
 
+def _model_free_on(factory: pytest.TempPathFactory, name: str, text: str) -> Assistant:
+    """An assistant with no model on ``text`` saved as ``name``, with its own cache."""
+    folder = factory.mktemp(name.split(".")[0])
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return Assistant(path, settings=model_free(folder / "cache"))
+
+
 @pytest.fixture(scope="module")
 def council(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("council")
-    path = folder / "council.txt"
-    path.write_text(COUNCIL, encoding="utf-8")
-    return Assistant(path, settings=model_free(folder / "cache"))
+    return _model_free_on(tmp_path_factory, "council.txt", COUNCIL)
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +130,7 @@ The new embankment was finished in April.[1] Its cost rose by a third during con
 
 @pytest.fixture(scope="module")
 def sourced(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("sourced")
-    path = folder / "westbrook.md"
-    path.write_text(SOURCED, encoding="utf-8")
-    return Assistant(path, settings=model_free(folder / "cache"))
+    return _model_free_on(tmp_path_factory, "westbrook.md", SOURCED)
 
 
 def test_a_question_only_the_source_list_answers_quotes_its_entry(sourced) -> None:
