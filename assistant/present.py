@@ -77,8 +77,9 @@ def evidence_notes(
                 "included in the document."
             )
         else:
-            end = "" if note.text.rstrip()[-1:] in ".!?" else "."
-            notes.append(f"The {noun} cites footnote {n}, which reads: “{note.text}”{end}")
+            reads = " ".join(note.text.split())  # a wrapped entry reads as one line
+            end = "" if reads[-1:] in ".!?" else "."
+            notes.append(f"The {noun} cites footnote {n}, which reads: “{reads}”{end}")
     if shape.apparatus and not quote.footnotes and quote.section == "body":
         if evidence is None or evidence.status != "quoted":
             notes.append(f"The {noun} gives no source for this.")

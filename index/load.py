@@ -42,7 +42,7 @@ _URL = re.compile(r"https?://\S+")
 
 #: Bump when parsing changes what a document's blocks and sentences are: indexes (which
 #: store passages by sentence) are keyed by it, so they are rebuilt, never misread.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 
 def read_text(path: Path, max_bytes: int | None = None) -> str:
@@ -202,28 +202,38 @@ def _is_item(line: str) -> bool:
     return bool(_LIST_ITEM.match(line) or _KEY_VALUE.match(line) or " | " in line)
 
 
-def _unnumbered_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of the non-blank lines in ``text[start:end]`` that are not numbered entries."""
-    out, offset = [], start
+def _note_lines(text: str, start: int, end: int) -> list[tuple[int | None, int, int]]:
+    """The entries of a source list in ``text[start:end]``: (number or None, start, end).
+    An indented line continues the entry above it (a Markdown footnote's wrapped text)."""
+    out: list[tuple[int | None, int, int]] = []
+    offset = start
     for line in text[start:end].split("\n"):
-        if line.strip() and not _FOOTNOTE_ITEM.match(line):
-            bullet = _LIST_ITEM.match(line)
-            out.append((offset + (bullet.end() if bullet else 0), offset + len(line)))
+        if line.strip():
+            m = _FOOTNOTE_ITEM.match(line)
+            if m:
+                out.append((int(m.group(1) or m.group(2)), offset + m.start(3), offset + len(line)))
+            elif out and line[:1] in (" ", "\t"):
+                number, s, _ = out[-1]
+                out[-1] = (number, s, offset + len(line))
+            else:
+                bullet = _LIST_ITEM.match(line)
+                out.append((None, offset + (bullet.end() if bullet else 0), offset + len(line)))
         offset += len(line) + 1
     return out
 
 
+def _unnumbered_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the entries in ``text[start:end]`` that are not numbered."""
+    return [(s, e) for n, s, e in _note_lines(text, start, end) if n is None]
+
+
 def _parse_footnote_items(text: str, spans: Iterable[tuple[int, int]]) -> dict[int, Footnote]:
     notes: dict[int, Footnote] = {}
-    for s, e in spans:
-        offset = s
-        for line in text[s:e].split("\n"):
-            m = _FOOTNOTE_ITEM.match(line)
-            if m:
-                number = int(m.group(1) or m.group(2))
-                body_start = offset + m.start(3)
-                notes[number] = Footnote(number, m.group(3).strip(), body_start, offset + len(line))
-            offset += len(line) + 1
+    for start, end in spans:
+        for number, s, e in _note_lines(text, start, end):
+            if number is not None:
+                e = s + len(text[s:e].rstrip())
+                notes[number] = Footnote(number, text[s:e], s, e)
     return notes
 
 

@@ -364,3 +364,22 @@ def test_markdown_source_list_keeps_unnumbered_entries(tmp_path: Path) -> None:
         ("paragraph", "The author lives in Skerry."),
     ]
     _assert_offsets(doc)
+
+
+def test_a_wrapped_markdown_footnote_is_one_entry(tmp_path: Path) -> None:
+    """An indented line continues the footnote above it (once, it became an unnumbered
+    entry of its own and the footnote lost its second half)."""
+    text = (
+        "# Bridge\n\nThe bridge opened in 1901.[^1] It was widened later.[^2]\n\n## Notes\n\n"
+        "[^1]: Harbour Board minutes, 1901,\n    volume 3, page 12.\n[^2]: County survey, 1950.\n"
+    )
+    doc = load_document(_write(tmp_path, "bridge.md", text))
+    assert _blocks(doc)[3:] == [
+        ("note", "Harbour Board minutes, 1901,\n    volume 3, page 12."),
+        ("note", "County survey, 1950."),
+    ]
+    assert " ".join(doc.footnote(1).text.split()) == (
+        "Harbour Board minutes, 1901, volume 3, page 12."
+    )
+    assert doc.note_at(doc.blocks[3].end - 1).number == 1
+    _assert_offsets(doc)
