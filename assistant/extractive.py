@@ -276,7 +276,7 @@ class DocumentAnswerer:
             if footnote_draft is not None:  # the document's structure answers it
                 footnote_draft.confidence = float(footnote_draft.status == "answered")
                 return footnote_draft
-        hits = retrieval.hits
+        hits = retrieval.hits[: s.reader_candidates]
         if not hits:
             return Draft("not_in_document", [], self.name, reason=Reason("empty"))
         probs = self.reader.answers(question, [h.passage for h in hits], self.document)

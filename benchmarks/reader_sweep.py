@@ -15,6 +15,7 @@ test split is never read).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -240,8 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         row["mean"] = round((row["reading"]["overall"] + row["article"]["overall"]) / 2, 4)
         gated.append(row)
         print(json.dumps(row))
+    a = Settings().answering
+    rules = tuple(r for r in RULES if getattr(a, f"rule_{r}"))
+    print(f"the default's rules {rules}, threshold {a.answer_threshold}, runner-up share")
+    print(f"{a.reader_runner_up}, by how many candidates (best first) the reader reads:")
+    by_candidates = []
+    for n in range(3, 9):
+        row = {"candidates": n}
+        for name, part in (("reading", reading), ("article", arts)):
+            cut = [dataclasses.replace(c, probs=c.probs[:n], gold=c.gold[:n]) for c in part]
+            row[name] = score(cut, rules, a.answer_threshold, a.reader_runner_up)
+        row["mean"] = round((row["reading"]["overall"] + row["article"]["overall"]) / 2, 4)
+        by_candidates.append(row)
+        print(json.dumps(row))
     if args.out:
-        args.out.write_text(json.dumps({"reader": rows, "gated": gated}, indent=1))
+        out = {"reader": rows, "gated": gated, "by_candidates": by_candidates}
+        args.out.write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -43,7 +43,7 @@ def _write(path: Path, text: str) -> Path:
 
 #: These tests check how an answer drawn from several documents is put together and shown,
 #: not whether a passage answers: they pin the hand-written answerer, whose choices on
-#: these small documents are known.  The default's (gated) judgement is measured by the
+#: these small documents are known.  The default's (the reader's) judgement is measured by the
 #: evaluation; ``test_pipeline.py`` records where it abstains on them.
 PINNED = Settings.preset("rules")
 

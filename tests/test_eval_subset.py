@@ -55,7 +55,7 @@ def test_eval_command_writes_its_four_outputs(tmp_path: Path, bot: Assistant) ->
     }  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     systems = [s["system"] for s in summary["systems"]]
-    assert systems == ["full (extractive)", "rules", "reader", "naive-keyword", "always-abstain"]
+    assert systems == ["full (extractive)", "rules", "gated", "naive-keyword", "always-abstain"]
     claims = summary["claim_support"]
     assert claims["pairs"] >= 150
     # the claim model's figures on the article's labelled pairs (0.84 / 0.90 measured;

@@ -39,15 +39,36 @@ def harbour_rules(harbour: Assistant) -> Assistant:
     )
 
 
+@pytest.fixture(scope="module")
+def harbour_gated(harbour: Assistant) -> Assistant:
+    """The question-type rules as the ``gated`` preset runs them: they choose, the reader
+    can only stop them."""
+    return Assistant(
+        document=harbour.document_path,
+        backend="extractive",
+        cache_dir=harbour.document_path.parent / "cache",
+        settings=Settings.preset("gated"),
+    )
+
+
 def _quoted(answer) -> str:
     return " ".join(q.text for q in answer.quotes)
 
 
-def test_a_count_must_count_what_is_asked(harbour: Assistant) -> None:
-    yes = harbour.ask("How many votes were cast for the ferry?")
+def test_a_count_must_count_what_is_asked(harbour_gated: Assistant) -> None:
+    yes = harbour_gated.ask("How many votes were cast for the ferry?")
     assert yes.status == "answered" and "412 votes" in _quoted(yes)
-    no = harbour.ask("How many tourists climbed the lighthouse?")
+    no = harbour_gated.ask("How many tourists climbed the lighthouse?")
     assert no.status == "not_in_document"
+
+
+@pytest.mark.xfail(strict=True, reason="the typed rule is off beside the reader (-0.4 points)")
+def test_the_default_knows_a_count_needs_a_figure(harbour: Assistant) -> None:
+    """A known miss of the default: the reader answers "How many tourists...?" with
+    "Tourists climbed it all summer."; the typed rule that catches it cost 0.4 points on
+    the reading set's dev split and 0.8 on the article's beside the reader, so it stays
+    off."""
+    assert harbour.ask("How many tourists climbed the lighthouse?").status == "not_in_document"
 
 
 def test_a_list_answers_how_many_countries(harbour_rules: Assistant) -> None:
@@ -55,18 +76,18 @@ def test_a_list_answers_how_many_countries(harbour_rules: Assistant) -> None:
     assert a.status == "answered" and "Norway, Denmark and Sweden" in _quoted(a)
 
 
-@pytest.mark.xfail(strict=True, reason="the reader scores the list sentence 0.065, under the gate")
 def test_the_default_answers_how_many_countries(harbour: Assistant) -> None:
-    """A known miss of the default since the reader trained with synthetic negatives: its
-    probabilities run lower, and a list that answers "how many" is stopped by the gate."""
+    """A strict xfail while the gate stopped it (the reader scored the list sentence
+    0.065); the reader trained on more questions answers it."""
     a = harbour.ask("How many countries sent observers?")
-    assert a.status == "answered"
+    assert a.status == "answered" and "Norway, Denmark and Sweden" in _quoted(a)
 
 
-def test_a_date_question_needs_a_date(harbour: Assistant) -> None:
-    assert "1952" in _quoted(harbour.ask("Since what year has the ferry carried passengers?"))
-    assert "in the spring" in _quoted(harbour.ask("When was the lighthouse painted?"))
-    assert harbour.ask("On what date was the harbour vote held?").status == "not_in_document"
+def test_a_date_question_needs_a_date(harbour_gated: Assistant) -> None:
+    ask = harbour_gated.ask
+    assert "1952" in _quoted(ask("Since what year has the ferry carried passengers?"))
+    assert "in the spring" in _quoted(ask("When was the lighthouse painted?"))
+    assert ask("On what date was the harbour vote held?").status == "not_in_document"
 
 
 def test_a_relation_needs_both_sides_in_one_passage(harbour: Assistant) -> None:

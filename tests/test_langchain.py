@@ -65,7 +65,7 @@ def assert_verbatim(answer: dict, bot: Assistant) -> None:
 
 #: These tests check how an answer drawn from several documents is put together and shown,
 #: not whether a passage answers: they pin the hand-written answerer, whose choices on
-#: these small documents are known.  The default's (gated) judgement is measured by the
+#: these small documents are known.  The default's (the reader's) judgement is measured by the
 #: evaluation; ``test_pipeline.py`` records where it abstains on them.
 PINNED = Settings.preset("rules")
 

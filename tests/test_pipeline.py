@@ -238,9 +238,9 @@ def test_draft_claims_name_their_document(folder: Path, tmp_path: Path) -> None:
 
 
 def test_presets_name_the_offline_methods() -> None:
-    assert Settings().answering.method == "gated"
-    assert Settings.preset("gated", env={}) == Settings()
-    assert Settings.preset("reader", env={}).answering.method == "reader"
+    assert Settings().answering.method == "reader"
+    assert Settings.preset("reader", env={}) == Settings()
+    assert Settings.preset("gated", env={}).answering.method == "gated"
     rules = Settings.preset("rules", env={})
     assert (rules.answering.method, rules.verification.method) == ("rules", "rules")
     assert Settings.from_env({"ASSISTANT_PRESET": "rules"}) == rules

@@ -114,15 +114,15 @@ def test_the_gate_stops_the_rules_answering_what_the_report_never_says(
     report: Path, tmp_path: Path
 ) -> None:
     """The issue's first example: the hand-written rules answer "Who won the election for
-    mayor?" from a council report with its chair and its vote; the reader stops them."""
+    mayor?" from a council report with its chair and its vote; the reader does not."""
     rules = Assistant(report, backend="extractive", cache_dir=tmp_path, settings=PRESET("rules"))
     assert rules.ask("Who won the election for mayor?").status == "answered"
     default = Assistant(report, backend="extractive", cache_dir=tmp_path)
     assert default.ask("Who won the election for mayor?").status == "not_in_document"
     cost = default.ask("How much will the repairs cost?")
-    assert cost.status == "answered" and "240,000 pounds" in cost.quotes[0].text
+    assert cost.status == "answered" and any("240,000 pounds" in q.text for q in cost.quotes)
     chair = default.ask("Who chaired the meeting?")
-    assert chair.status == "answered" and "Maria Lund" in chair.quotes[0].text
+    assert chair.status == "answered" and any("Maria Lund" in q.text for q in chair.quotes)
 
 
 @pytest.mark.model

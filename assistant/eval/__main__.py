@@ -1,7 +1,7 @@
 """``python -m assistant.eval``: the article's question set and the reading set, side by side.
 
-Systems: the full assistant with its backend (offline: the ``gated`` preset by default),
-the ``reader`` and ``rules`` presets, the best keyword-overlap sentence and
+Systems: the full assistant with its backend (offline: the ``reader`` preset by default),
+the ``gated`` and ``rules`` presets, the best keyword-overlap sentence and
 "always the document does not say"; ``--ablations`` adds BM25-only and dense-only
 retrieval.  Writes results, summary, report and plots to ``--out``.
 """
@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         rules_settings = SYSTEMS["rules"](settings)
         rules = Assistant(args.document, backend="extractive", k=args.k, settings=rules_settings)
         systems.append(run_system("rules", rules.ask, rules, items, args.k, progress))
-        if args.backend == "extractive" and settings.answering.method != "reader":
-            alone = Assistant(
-                args.document, backend="extractive", k=args.k, settings=SYSTEMS["reader"](settings)
+        if args.backend == "extractive" and settings.answering.method != "gated":
+            gated = Assistant(
+                args.document, backend="extractive", k=args.k, settings=SYSTEMS["gated"](settings)
             )
-            systems.append(run_system("reader", alone.ask, alone, items, args.k, progress))
+            systems.append(run_system("gated", gated.ask, gated, items, args.k, progress))
         naive = NaiveBaseline(full)
         systems.append(run_system(NaiveBaseline.name, naive.ask, full, items, args.k, progress))
         systems.append(run_system("always-abstain", abstain, full, items, args.k, progress))

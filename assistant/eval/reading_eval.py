@@ -24,7 +24,7 @@ from index.settings import PRESETS, Settings
 #: The systems compared: how each is made from the base settings.
 SYSTEMS: dict[str, Callable[[Settings], Settings] | None] = {
     "default": lambda s: s,
-    "reader": lambda s: s.replace(**PRESETS["reader"]),
+    "gated": lambda s: s.replace(**PRESETS["gated"]),
     "rules": lambda s: s.replace(**PRESETS["rules"]),
     "naive-keyword": None,
     "always-abstain": None,
