@@ -7,9 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 LOCAL  := $(VENV)/.local-model-stamp
 # llama-cpp-python builds llama.cpp: only what its server needs (no multimodal, tools,
-# examples or tests), two jobs at a time.
+# examples or tests), two jobs at a time, for portable AVX2 rather than this CPU's own
+# instructions: built "native" on a CPU with AMX, the server died with a general protection
+# fault on its first completion where the sandbox does not grant AMX.  Built without pip's
+# wheel cache, so a wheel built natively before is not reused.
 LLAMA_CMAKE := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
+	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -31,7 +34,7 @@ install: $(STAMP)
 $(LOCAL): $(STAMP)
 	@echo "installing the local model server (first time: builds llama.cpp, about 6-10 min)"
 	CMAKE_ARGS="$(LLAMA_CMAKE)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-		$(PY) -m pip install -q -c constraints.txt -e ".[dev,local]"
+		$(PY) -m pip install -q --no-cache-dir -c constraints.txt -e ".[dev,local]"
 	touch $(LOCAL)
 
 install-local: $(LOCAL)
